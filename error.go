@@ -1,0 +1,95 @@
+package cerberus
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrorCode is a Cerberus API error code. The codes are those of the
+// original server (its DefaultApiError enum) so that clients which inspect
+// them keep working; the HTTP package holds the only table that maps a code
+// to an HTTP status.
+type ErrorCode int
+
+// Error codes used by this server. Where the original defined a code for the
+// same condition, that code is used.
+const (
+	// Authentication.
+	ECodeTokenInvalid       ErrorCode = 99105 // missing, malformed, expired or revoked token
+	ECodeBadCredentials     ErrorCode = 99106 // wrong user name, password or one-time code
+	ECodeMFASetupRequired   ErrorCode = 99222
+	ECodeRefreshLimit       ErrorCode = 99230
+	ECodeUserOnly           ErrorCode = 99231
+	ECodeFactorInvalid      ErrorCode = 99243
+	ECodeAccessDenied       ErrorCode = 99994
+	ECodeUnavailable        ErrorCode = 99997
+	ECodeInternal           ErrorCode = 99998
+	ECodeNotFound           ErrorCode = 99996
+	ECodeBadRequest         ErrorCode = 99999
+	ECodeTooLarge           ErrorCode = 99993 // ours: the original had no size limit
+	ECodeMethodNotAllowed   ErrorCode = 120   // Backstopper core error
+	ECodeUnsupportedMedia   ErrorCode = 140   // Backstopper core error
+	ECodeInvalidSecureType  ErrorCode = 99235
+	ECodeCategoryInvalid    ErrorCode = 99207
+	ECodeSDBNameBlank       ErrorCode = 99208
+	ECodeSDBOwnerBlank      ErrorCode = 99209
+	ECodeSDBNameDuplicate   ErrorCode = 99210
+	ECodeSDBNameTooLong     ErrorCode = 99212
+	ECodeSDBDescTooLong     ErrorCode = 99213
+	ECodeSDBOwnerTooLong    ErrorCode = 99214
+	ECodeOwnerInGroupPerms  ErrorCode = 99220
+	ECodeGroupNameBlank     ErrorCode = 99202
+	ECodeGroupRoleInvalid   ErrorCode = 99203
+	ECodeGroupRepeated      ErrorCode = 99218
+	ECodeIAMRoleInvalid     ErrorCode = 99206
+	ECodeIAMARNInvalid      ErrorCode = 99226
+	ECodeIAMPrincipalRepeat ErrorCode = 99227
+)
+
+// Error is a domain error: a code from the table above and a message that is
+// safe to show to the caller. Anything that is not an *Error is internal and
+// reaches the caller only as a generic message.
+type Error struct {
+	Code    ErrorCode
+	Message string
+}
+
+// Error implements the error interface.
+func (e *Error) Error() string {
+	return fmt.Sprintf("cerberus error: code=%d message=%s", e.Code, e.Message)
+}
+
+// Errorf returns an *Error with the given code and a formatted message.
+func Errorf(code ErrorCode, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Code returns the code of err if it is, or wraps, an *Error, and
+// ECodeInternal otherwise (nil gives 0).
+func Code(err error) ErrorCode {
+	if err == nil {
+		return 0
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ECodeInternal
+}
+
+// Message returns the caller-safe message of err if it is, or wraps, an
+// *Error, and a generic message otherwise.
+func Message(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "An unexpected error occurred."
+}
+
+// ECodeConflict reports a write that lost a race with another write of the
+// same record. Services retry it; a caller sees it only if retries run out.
+const ECodeConflict ErrorCode = 99992
+
+// ECodeUserExists reports a local user that already exists.
+const ECodeUserExists ErrorCode = 99991

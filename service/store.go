@@ -1,0 +1,138 @@
+package service
+
+import (
+	"context"
+	"time"
+
+	"github.com/cerberus-go/cerberus"
+)
+
+// Store is the persistence the services need. It sees ciphertext only.
+// Implementations return *cerberus.Error values with the codes named below
+// and wrap anything else (a database failure) as an internal error.
+type Store interface {
+	// ListCategories returns every category, ordered by display name.
+	ListCategories(ctx context.Context) ([]*cerberus.Category, error)
+	// ListRoles returns every role, ordered by name.
+	ListRoles(ctx context.Context) ([]*cerberus.Role, error)
+
+	// CreateSDB stores a new SDB with its owner and permissions in one
+	// transaction. The owner is kept as a group permission with the owner
+	// role. Returns ECodeSDBNameDuplicate if an SDB with the same name or
+	// slug exists, ECodeCategoryInvalid for an unknown category.
+	CreateSDB(ctx context.Context, sdb *cerberus.SDB) error
+	// UpdateSDB replaces description, owner, permissions, last-updated
+	// fields of an SDB in one transaction. Returns ECodeNotFound if it does
+	// not exist.
+	UpdateSDB(ctx context.Context, sdb *cerberus.SDB) error
+	// DeleteSDB deletes an SDB, its permissions, secrets and versions in one
+	// transaction. Returns ECodeNotFound if it does not exist.
+	DeleteSDB(ctx context.Context, id string) error
+	// FindSDBByID returns an SDB with its permissions. Returns
+	// ECodeNotFound.
+	FindSDBByID(ctx context.Context, id string) (*cerberus.SDB, error)
+	// FindSDBByPath returns the SDB stored under path ("app/slug/").
+	// Returns ECodeNotFound.
+	FindSDBByPath(ctx context.Context, path string) (*cerberus.SDB, error)
+	// FindSDBsForPrincipal returns the SDBs, with their permissions, where
+	// one of groups is the owner or has a group permission, or one of arns
+	// has an IAM permission; ordered by name.
+	FindSDBsForPrincipal(ctx context.Context, groups, arns []string) ([]*cerberus.SDB, error)
+
+	// FindSecret returns the current record at (sdbID, path). Returns
+	// ECodeNotFound.
+	FindSecret(ctx context.Context, sdbID, path string) (*SecretRecord, error)
+	// PutSecret stores rec as the current value at (rec.SDBID, rec.Path) if
+	// the current version is still prev (0: no current value). The record
+	// it replaces moves to the version history with action UPDATE. Returns
+	// ECodeConflict if the current version is not prev.
+	PutSecret(ctx context.Context, rec *SecretRecord, prev int64) error
+	// DeleteSecret removes the current value at (sdbID, path) if its
+	// version is still prev, keeping it in the history with action DELETE,
+	// by and at. Returns ECodeNotFound if there is none, ECodeConflict if
+	// the version changed.
+	DeleteSecret(ctx context.Context, sdbID, path string, prev int64, by string, at time.Time) error
+	// ListSecretPaths returns the stored paths of current values in sdbID
+	// that begin with prefix (compared byte-wise, never as a pattern).
+	ListSecretPaths(ctx context.Context, sdbID, prefix string) ([]string, error)
+
+	// CreateUser stores a local user. Returns ECodeUserExists.
+	CreateUser(ctx context.Context, u *User) error
+	// UpdateUser replaces a user's password hash, groups, TOTP fields.
+	// Returns ECodeNotFound.
+	UpdateUser(ctx context.Context, u *User) error
+	// DeleteUser deletes a user and every token issued to it. Returns
+	// ECodeNotFound.
+	DeleteUser(ctx context.Context, name string) error
+	// FindUserByName returns a user. Returns ECodeNotFound.
+	FindUserByName(ctx context.Context, name string) (*User, error)
+	// ListUsers returns every user ordered by name.
+	ListUsers(ctx context.Context) ([]*User, error)
+	// AdvanceTOTPCounter records that the TOTP time step counter was used by
+	// user id, if it is greater than the last one recorded. Returns
+	// ECodeConflict if it is not (a replayed code).
+	AdvanceTOTPCounter(ctx context.Context, userID string, counter int64) error
+
+	// CreateToken stores a token record.
+	CreateToken(ctx context.Context, t *TokenRecord) error
+	// FindTokenByHash returns the token with that hash, expired or not.
+	// Returns ECodeNotFound.
+	FindTokenByHash(ctx context.Context, hash []byte) (*TokenRecord, error)
+	// DeleteToken deletes a token by id. Returns ECodeNotFound if it was
+	// already gone, so that only one of two racing revocations succeeds.
+	DeleteToken(ctx context.Context, id string) error
+	// DeleteExpiredTokens deletes tokens that expired before now and
+	// returns how many.
+	DeleteExpiredTokens(ctx context.Context, now time.Time) (int64, error)
+}
+
+// SecretKind tells a key/value secret from a secure file at a path.
+type SecretKind string
+
+// Kinds of stored secrets, spelled as the original server stores them.
+const (
+	KindObject SecretKind = "OBJECT"
+	KindFile   SecretKind = "FILE"
+)
+
+// SecretRecord is a stored secret: its envelope ciphertext and metadata.
+type SecretRecord struct {
+	SDBID         string
+	Path          string // stored path "<slug>/<sub>"
+	Kind          SecretKind
+	Version       int64 // 1 for the first write, +1 for each later one
+	Ciphertext    []byte
+	SizeBytes     int
+	CreatedBy     string
+	LastUpdatedBy string
+	CreatedAt     time.Time
+	LastUpdatedAt time.Time
+}
+
+// User is a local user of the built-in user directory.
+type User struct {
+	ID           string
+	Name         string
+	PasswordHash string // PHC string: $argon2id$… or $2a$… (bcrypt)
+	Groups       []string
+	// TOTPSecret is the envelope ciphertext of the TOTP seed, nil when the
+	// user has no second factor.
+	TOTPSecret      []byte
+	TOTPLastCounter int64
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// TokenRecord is a stored token. The token itself is never stored, only its
+// keyed hash.
+type TokenRecord struct {
+	ID            string
+	Hash          []byte
+	PrincipalType cerberus.PrincipalType
+	Principal     string
+	Groups        []string
+	IsAdmin       bool
+	RefreshCount  int
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+}
