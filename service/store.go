@@ -84,6 +84,13 @@ type Store interface {
 	// DeleteExpiredTokens deletes tokens that expired before now and
 	// returns how many.
 	DeleteExpiredTokens(ctx context.Context, now time.Time) (int64, error)
+
+	// PutKeyIfAbsent stores a named server key (already sealed by the
+	// envelope) unless one with that name exists; then it does nothing, so
+	// that nodes starting together agree on the first one written.
+	PutKeyIfAbsent(ctx context.Context, name string, sealed []byte) error
+	// FindKey returns a named server key. Returns ECodeNotFound.
+	FindKey(ctx context.Context, name string) ([]byte, error)
 }
 
 // SecretKind tells a key/value secret from a secure file at a path.
