@@ -93,3 +93,8 @@ const ECodeConflict ErrorCode = 99992
 
 // ECodeUserExists reports a local user that already exists.
 const ECodeUserExists ErrorCode = 99991
+
+// ErrSecretNotFound is returned by SecretService.ReadSecret when the SDB
+// exists but holds no secret at the path. The HTTP layer answers it with a
+// 404 and an empty body, which the official Go client relies on.
+var ErrSecretNotFound = &Error{Code: ECodeNotFound, Message: "Not found"}

@@ -1,0 +1,114 @@
+// Package audit records one event per API request as a JSON line: who did
+// what to which SDB, and how it ended. Events never hold a secret value or a
+// token; the reason for a refusal, which the caller is not told, is here.
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"sync"
+	"time"
+)
+
+// Event is one audited request.
+type Event struct {
+	Time          time.Time `json:"time"`
+	RequestID     string    `json:"request_id"`
+	PrincipalType string    `json:"principal_type,omitempty"`
+	PrincipalName string    `json:"principal_name,omitempty"`
+	IsAdmin       bool      `json:"principal_is_admin"`
+	ClientIP      string    `json:"client_ip"`
+	XForwardedFor string    `json:"x_forwarded_for,omitempty"`
+	Client        string    `json:"client_version,omitempty"`
+	Method        string    `json:"http_method"`
+	Path          string    `json:"path"`
+	Action        string    `json:"action,omitempty"`
+	SDBID         string    `json:"sdb_id,omitempty"`
+	Status        int       `json:"status_code"`
+	Success       bool      `json:"was_success"`
+	Reason        string    `json:"reason,omitempty"`
+	DurationMS    float64   `json:"duration_ms"`
+
+	mu sync.Mutex
+}
+
+// SetPrincipal records who made the request.
+func (e *Event) SetPrincipal(typ, name string, isAdmin bool) {
+	if e == nil {
+		return
+	}
+	e.mu.Lock()
+	e.PrincipalType, e.PrincipalName, e.IsAdmin = typ, name, isAdmin
+	e.mu.Unlock()
+}
+
+// SetAction records what the request did, in words.
+func (e *Event) SetAction(action string) {
+	if e == nil {
+		return
+	}
+	e.mu.Lock()
+	e.Action = action
+	e.mu.Unlock()
+}
+
+// SetSDB records the SDB the request touched.
+func (e *Event) SetSDB(id string) {
+	if e == nil {
+		return
+	}
+	e.mu.Lock()
+	e.SDBID = id
+	e.mu.Unlock()
+}
+
+// SetReason records why the request failed, for the auditor's eyes only.
+func (e *Event) SetReason(reason string) {
+	if e == nil {
+		return
+	}
+	e.mu.Lock()
+	e.Reason = reason
+	e.mu.Unlock()
+}
+
+type eventKey struct{}
+
+// NewContext returns a context carrying e.
+func NewContext(ctx context.Context, e *Event) context.Context {
+	return context.WithValue(ctx, eventKey{}, e)
+}
+
+// FromContext returns the event of the request, or nil; the setters of a
+// nil *Event do nothing.
+func FromContext(ctx context.Context) *Event {
+	e, _ := ctx.Value(eventKey{}).(*Event)
+	return e
+}
+
+// Logger writes events as JSON lines.
+type Logger struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// NewLogger returns a Logger that writes to w.
+func NewLogger(w io.Writer) *Logger {
+	return &Logger{w: w}
+}
+
+// Log writes e as one JSON line.
+func (l *Logger) Log(e *Event) error {
+	e.mu.Lock()
+	b, err := json.Marshal(e)
+	e.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, err = l.w.Write(b)
+	return err
+}

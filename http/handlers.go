@@ -1,0 +1,291 @@
+package http
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/cerberus-go/cerberus"
+	"github.com/cerberus-go/cerberus/audit"
+)
+
+// readBody reads a request body of at most max bytes.
+func readBody(w http.ResponseWriter, r *http.Request, max int) ([]byte, error) {
+	if r.ContentLength > int64(max) {
+		return nil, cerberus.Errorf(cerberus.ECodeTooLarge, "The request body is larger than the limit of %d bytes.", max)
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(max)))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, cerberus.Errorf(cerberus.ECodeTooLarge, "The request body is larger than the limit of %d bytes.", max)
+	case err != nil:
+		return nil, cerberus.Errorf(cerberus.ECodeBadRequest, "Request will not be completed. The request body could not be read.")
+	}
+	return b, nil
+}
+
+// decodeJSON reads a JSON request body into v. A Content-Type, when given,
+// must be JSON.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return cerberus.Errorf(cerberus.ECodeUnsupportedMedia, "The request body must be JSON (Content-Type: application/json).")
+		}
+	}
+	b, err := readBody(w, r, maxJSONBody)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return cerberus.Errorf(cerberus.ECodeBadRequest, "Request will not be completed. The request body is not valid JSON for this call.")
+	}
+	return nil
+}
+
+func (s *Server) handleUserLogin(w http.ResponseWriter, r *http.Request) {
+	user, pw, ok := r.BasicAuth()
+	if !ok {
+		audit.FromContext(r.Context()).SetReason("missing or malformed Basic authorization")
+		s.writeError(w, r, cerberus.Errorf(cerberus.ECodeBadCredentials, "Invalid credentials"))
+		return
+	}
+	audit.FromContext(r.Context()).SetPrincipal(string(cerberus.PrincipalUser), bounded(user, 128), false)
+	res, err := s.auth.LoginUser(r.Context(), user, pw)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, toAuthResponse(res))
+}
+
+func (s *Server) handleMFACheck(w http.ResponseWriter, r *http.Request) {
+	var in mfaCheckJSON
+	if err := decodeJSON(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res, err := s.auth.CheckMFA(r.Context(), in.StateToken, in.DeviceID, in.OTPToken)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, toAuthResponse(res))
+}
+
+func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) {
+	res, err := s.auth.RefreshToken(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, toAuthResponse(res))
+}
+
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	if err := s.auth.Logout(r.Context()); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleListCategories(w http.ResponseWriter, r *http.Request) {
+	cats, err := s.sdbs.ListCategories(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := []categoryJSON{}
+	for _, c := range cats {
+		out = append(out, toCategory(c))
+	}
+	s.writeJSON(w, r, http.StatusOK, out)
+}
+
+func (s *Server) handleGetCategory(w http.ResponseWriter, r *http.Request) {
+	cats, err := s.sdbs.ListCategories(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	for _, c := range cats {
+		if c.ID == r.PathValue("id") {
+			s.writeJSON(w, r, http.StatusOK, toCategory(c))
+			return
+		}
+	}
+	w.WriteHeader(http.StatusNotFound)
+}
+
+func (s *Server) handleListRoles(w http.ResponseWriter, r *http.Request) {
+	roles, err := s.sdbs.ListRoles(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := []roleJSON{}
+	for _, x := range roles {
+		out = append(out, toRole(x))
+	}
+	s.writeJSON(w, r, http.StatusOK, out)
+}
+
+func (s *Server) handleGetRole(w http.ResponseWriter, r *http.Request) {
+	roles, err := s.sdbs.ListRoles(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	for _, x := range roles {
+		if x.ID == r.PathValue("id") {
+			s.writeJSON(w, r, http.StatusOK, toRole(x))
+			return
+		}
+	}
+	w.WriteHeader(http.StatusNotFound)
+}
+
+func (s *Server) handleListSDBs(w http.ResponseWriter, r *http.Request) {
+	sdbs, err := s.sdbs.FindSDBs(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := []sdbSummaryJSON{}
+	for _, x := range sdbs {
+		out = append(out, sdbSummaryJSON{ID: x.ID, Name: x.Name, Path: x.Path, CategoryID: x.CategoryID})
+	}
+	s.writeJSON(w, r, http.StatusOK, out)
+}
+
+func (s *Server) handleCreateSDB(w http.ResponseWriter, r *http.Request) {
+	var in sdbInputJSON
+	if err := decodeJSON(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	sdb, err := s.sdbs.CreateSDB(r.Context(), in.domain())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v2/safe-deposit-box/"+sdb.ID)
+	s.writeJSON(w, r, http.StatusCreated, toSDB(sdb))
+}
+
+func (s *Server) handleGetSDB(w http.ResponseWriter, r *http.Request) {
+	sdb, err := s.sdbs.FindSDBByID(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, toSDB(sdb))
+}
+
+func (s *Server) handleUpdateSDB(w http.ResponseWriter, r *http.Request) {
+	var in sdbInputJSON
+	if err := decodeJSON(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	sdb, err := s.sdbs.UpdateSDB(r.Context(), r.PathValue("id"), in.domain())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, toSDB(sdb))
+}
+
+func (s *Server) handleDeleteSDB(w http.ResponseWriter, r *http.Request) {
+	if err := s.sdbs.DeleteSDB(r.Context(), r.PathValue("id")); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleReadSecret(w http.ResponseWriter, r *http.Request) {
+	p, err := cerberus.ParseSecretPath(r.PathValue("path"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	if q.Get("list") == "true" {
+		keys, err := s.secrets.ListSecrets(r.Context(), p)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		data, _ := json.Marshal(map[string][]string{"keys": keys})
+		s.writeJSON(w, r, http.StatusOK, secretResponseJSON{LeaseDuration: 3600, Data: data, Metadata: map[string]string{}})
+		return
+	}
+	if v := q.Get("versionId"); v != "" && v != "CURRENT" {
+		// Version history is not served yet: no such version.
+		w.WriteHeader(http.StatusNotFound)
+		return
+	}
+	sec, err := s.secrets.ReadSecret(r.Context(), p)
+	if errors.Is(err, cerberus.ErrSecretNotFound) {
+		audit.FromContext(r.Context()).SetReason("no secret at this path")
+		w.WriteHeader(http.StatusNotFound)
+		return
+	} else if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	id := cerberus.NewID()
+	s.writeJSON(w, r, http.StatusOK, secretResponseJSON{
+		RequestID:     &id,
+		LeaseDuration: 3600,
+		Data:          json.RawMessage(sec.Data.Reveal()),
+		Metadata: map[string]string{
+			"created_by":      sec.CreatedBy,
+			"created_ts":      formatTime(sec.CreatedAt),
+			"last_updated_by": sec.LastUpdatedBy,
+			"last_updated_ts": formatTime(sec.LastUpdatedAt),
+		},
+	})
+}
+
+func (s *Server) handleWriteSecret(w http.ResponseWriter, r *http.Request) {
+	p, err := cerberus.ParseSecretPath(r.PathValue("path"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	b, err := readBody(w, r, s.maxBody)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	data, err := cerberus.ParseSecretBody(b, s.maxBody)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.secrets.WriteSecret(r.Context(), p, data); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleDeleteSecret(w http.ResponseWriter, r *http.Request) {
+	p, err := cerberus.ParseSecretPath(r.PathValue("path"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.secrets.DeleteSecret(r.Context(), p); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

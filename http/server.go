@@ -1,0 +1,233 @@
+// Package http serves the Cerberus REST API: routing, the wire format of
+// API.md, request limits, authentication of tokens into principals and one
+// audit event per request. It decides no authorization itself: the services
+// do, on every call.
+package http
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/cerberus-go/cerberus"
+	"github.com/cerberus-go/cerberus/audit"
+)
+
+// Auditor records audit events.
+type Auditor interface {
+	Log(e *audit.Event) error
+}
+
+// Config holds what a Server needs.
+type Config struct {
+	Auth    cerberus.AuthService
+	SDBs    cerberus.SDBService
+	Secrets cerberus.SecretService
+	Audit   Auditor
+	Logger  *slog.Logger
+	// MaxSecretSize bounds a secret body in bytes.
+	MaxSecretSize int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server is the HTTP handler of the API.
+type Server struct {
+	auth    cerberus.AuthService
+	sdbs    cerberus.SDBService
+	secrets cerberus.SecretService
+	audit   Auditor
+	logger  *slog.Logger
+	maxBody int
+	now     func() time.Time
+	mux     *http.ServeMux
+}
+
+// maxJSONBody bounds request bodies other than secrets.
+const maxJSONBody = 64 << 10
+
+// maxPathLength bounds a request path in bytes.
+const maxPathLength = 2048
+
+// NewServer returns a Server with its routes.
+func NewServer(cfg Config) *Server {
+	s := &Server{
+		auth: cfg.Auth, sdbs: cfg.SDBs, secrets: cfg.Secrets, audit: cfg.Audit,
+		logger: cfg.Logger, maxBody: cfg.MaxSecretSize, now: cfg.Now,
+		mux: http.NewServeMux(),
+	}
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = cerberus.DefaultMaxSecretSize
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.routes()
+	return s
+}
+
+func (s *Server) routes() {
+	paths := map[string]bool{}
+	type route struct {
+		methods []string
+		path    string
+		h       http.HandlerFunc
+	}
+	for _, rt := range []route{
+		{[]string{"GET"}, "/healthcheck", s.handleHealth},
+		{[]string{"GET"}, "/v2/auth/user", s.handleUserLogin},
+		{[]string{"POST"}, "/v2/auth/mfa_check", s.handleMFACheck},
+		{[]string{"GET"}, "/v2/auth/user/refresh", s.authed(s.handleRefresh)},
+		{[]string{"DELETE"}, "/v1/auth", s.authed(s.handleLogout)},
+		{[]string{"GET"}, "/v1/category", s.authed(s.handleListCategories)},
+		{[]string{"GET"}, "/v1/category/{id}", s.authed(s.handleGetCategory)},
+		{[]string{"GET"}, "/v1/role", s.authed(s.handleListRoles)},
+		{[]string{"GET"}, "/v1/role/{id}", s.authed(s.handleGetRole)},
+		{[]string{"GET"}, "/v2/safe-deposit-box", s.authed(s.handleListSDBs)},
+		{[]string{"POST"}, "/v2/safe-deposit-box", s.authed(s.handleCreateSDB)},
+		{[]string{"GET"}, "/v2/safe-deposit-box/{id}", s.authed(s.handleGetSDB)},
+		{[]string{"PUT"}, "/v2/safe-deposit-box/{id}", s.authed(s.handleUpdateSDB)},
+		{[]string{"DELETE"}, "/v2/safe-deposit-box/{id}", s.authed(s.handleDeleteSDB)},
+		{[]string{"GET"}, "/v1/secret/{path...}", s.authed(s.handleReadSecret)},
+		{[]string{"PUT", "POST"}, "/v1/secret/{path...}", s.authed(s.handleWriteSecret)},
+		{[]string{"DELETE"}, "/v1/secret/{path...}", s.authed(s.handleDeleteSecret)},
+	} {
+		for _, m := range rt.methods {
+			s.mux.HandleFunc(m+" "+rt.path, rt.h)
+		}
+		// The method-less pattern catches the other methods: patterns with
+		// a method are more specific and win.
+		if !paths[rt.path] {
+			paths[rt.path] = true
+			s.mux.HandleFunc(rt.path, s.handleMethodNotAllowed)
+		}
+	}
+	s.mux.HandleFunc("/", s.handleNotFound)
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := s.now()
+	ev := &audit.Event{
+		Time:          start.UTC(),
+		RequestID:     cerberus.NewID(),
+		ClientIP:      clientIP(r),
+		XForwardedFor: bounded(r.Header.Get("X-Forwarded-For"), 512),
+		Client:        bounded(r.Header.Get("X-Cerberus-Client"), 256),
+		Method:        r.Method,
+		Path:          bounded(r.URL.Path, maxPathLength),
+	}
+	r = r.WithContext(audit.NewContext(context.WithValue(r.Context(), requestIDKey{}, ev.RequestID), ev))
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	rec.Header().Set("X-Refresh-Token", "false")
+	rec.Header().Set("X-Request-Id", ev.RequestID)
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.logger.ErrorContext(r.Context(), "panic serving request", "request_id", ev.RequestID, "panic", fmt.Sprint(v))
+			if !rec.wrote {
+				s.writeError(rec, r, errors.New("panic"))
+			}
+		}
+		ev.Status = rec.status
+		ev.Success = rec.status < 400
+		ev.DurationMS = float64(s.now().Sub(start).Microseconds()) / 1000
+		if s.audit != nil {
+			if err := s.audit.Log(ev); err != nil {
+				s.logger.ErrorContext(r.Context(), "write audit event", "request_id", ev.RequestID, "err", err)
+			}
+		}
+	}()
+	clean, err := cleanPath(r.URL)
+	if err != nil {
+		s.writeError(rec, r, err)
+		return
+	}
+	r.URL.Path, r.URL.RawPath = clean, ""
+	s.mux.ServeHTTP(rec, r)
+}
+
+type requestIDKey struct{}
+
+func requestID(r *http.Request) string {
+	id, _ := r.Context().Value(requestIDKey{}).(string)
+	return id
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func bounded(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// authed resolves the token of the request into a principal, or answers
+// 401 with the one generic body.
+func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		raw := r.Header.Get("X-Cerberus-Token")
+		if raw == "" {
+			raw = r.Header.Get("X-Vault-Token")
+		}
+		ev := audit.FromContext(r.Context())
+		if raw == "" {
+			ev.SetReason("no token")
+			s.writeError(w, r, cerberus.Errorf(cerberus.ECodeTokenInvalid, ""))
+			return
+		}
+		p, err := s.auth.Authenticate(r.Context(), cerberus.Token(raw))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		ev.SetPrincipal(string(p.Type), p.Name, p.IsAdmin)
+		h(w, r.WithContext(cerberus.NewContextWithPrincipal(r.Context(), p)))
+	}
+}
+
+func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
+	s.writeError(w, r, cerberus.Errorf(cerberus.ECodeNotFound, "Not found"))
+}
+
+func (s *Server) handleMethodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	s.writeError(w, r, cerberus.Errorf(cerberus.ECodeMethodNotAllowed, "Method %s is not allowed on this path.", r.Method))
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	s.writeJSON(w, r, http.StatusOK, map[string]string{"status": "UP"})
+}

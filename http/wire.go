@@ -1,0 +1,226 @@
+package http
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cerberus-go/cerberus"
+)
+
+// The types in this file are the JSON shapes of API.md: snake_case keys,
+// null fields emitted, timestamps as RFC 3339 UTC with milliseconds.
+
+// timestamp renders a time as the original did: "2026-01-02T03:04:05.678Z".
+type timestamp time.Time
+
+// MarshalJSON implements json.Marshaler.
+func (t timestamp) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + formatTime(time.Time(t)) + `"`), nil
+}
+
+func formatTime(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000Z")
+}
+
+type categoryJSON struct {
+	ID            string    `json:"id"`
+	DisplayName   string    `json:"display_name"`
+	Path          string    `json:"path"`
+	CreatedTS     timestamp `json:"created_ts"`
+	LastUpdatedTS timestamp `json:"last_updated_ts"`
+	CreatedBy     string    `json:"created_by"`
+	LastUpdatedBy string    `json:"last_updated_by"`
+}
+
+func toCategory(c *cerberus.Category) categoryJSON {
+	return categoryJSON{c.ID, c.DisplayName, c.Path, timestamp(c.CreatedAt), timestamp(c.LastUpdatedAt), c.CreatedBy, c.LastUpdatedBy}
+}
+
+type roleJSON struct {
+	ID            string    `json:"id"`
+	Name          string    `json:"name"`
+	CreatedTS     timestamp `json:"created_ts"`
+	LastUpdatedTS timestamp `json:"last_updated_ts"`
+	CreatedBy     string    `json:"created_by"`
+	LastUpdatedBy string    `json:"last_updated_by"`
+}
+
+func toRole(r *cerberus.Role) roleJSON {
+	return roleJSON{r.ID, string(r.Name), timestamp(r.CreatedAt), timestamp(r.LastUpdatedAt), r.CreatedBy, r.LastUpdatedBy}
+}
+
+type userGroupPermJSON struct {
+	ID            string    `json:"id"`
+	Name          string    `json:"name"`
+	RoleID        string    `json:"role_id"`
+	CreatedTS     timestamp `json:"created_ts"`
+	LastUpdatedTS timestamp `json:"last_updated_ts"`
+	CreatedBy     string    `json:"created_by"`
+	LastUpdatedBy string    `json:"last_updated_by"`
+}
+
+type iamPermJSON struct {
+	ID            string    `json:"id"`
+	ARN           string    `json:"iam_principal_arn"`
+	RoleID        string    `json:"role_id"`
+	CreatedTS     timestamp `json:"created_ts"`
+	LastUpdatedTS timestamp `json:"last_updated_ts"`
+	CreatedBy     string    `json:"created_by"`
+	LastUpdatedBy string    `json:"last_updated_by"`
+}
+
+type sdbJSON struct {
+	ID                      string              `json:"id"`
+	CategoryID              string              `json:"category_id"`
+	Name                    string              `json:"name"`
+	Description             *string             `json:"description"`
+	Path                    string              `json:"path"`
+	CreatedTS               timestamp           `json:"created_ts"`
+	LastUpdatedTS           timestamp           `json:"last_updated_ts"`
+	CreatedBy               string              `json:"created_by"`
+	LastUpdatedBy           string              `json:"last_updated_by"`
+	Owner                   string              `json:"owner"`
+	UserGroupPermissions    []userGroupPermJSON `json:"user_group_permissions"`
+	IAMPrincipalPermissions []iamPermJSON       `json:"iam_principal_permissions"`
+}
+
+func toSDB(s *cerberus.SDB) sdbJSON {
+	out := sdbJSON{
+		ID: s.ID, CategoryID: s.CategoryID, Name: s.Name, Description: s.Description, Path: s.Path,
+		CreatedTS: timestamp(s.CreatedAt), LastUpdatedTS: timestamp(s.LastUpdatedAt),
+		CreatedBy: s.CreatedBy, LastUpdatedBy: s.LastUpdatedBy, Owner: s.Owner,
+		UserGroupPermissions:    []userGroupPermJSON{},
+		IAMPrincipalPermissions: []iamPermJSON{},
+	}
+	for _, p := range s.UserGroupPermissions {
+		out.UserGroupPermissions = append(out.UserGroupPermissions, userGroupPermJSON{
+			p.ID, p.Name, p.RoleID, timestamp(p.CreatedAt), timestamp(p.LastUpdatedAt), p.CreatedBy, p.LastUpdatedBy})
+	}
+	for _, p := range s.IAMPrincipalPermissions {
+		out.IAMPrincipalPermissions = append(out.IAMPrincipalPermissions, iamPermJSON{
+			p.ID, p.ARN, p.RoleID, timestamp(p.CreatedAt), timestamp(p.LastUpdatedAt), p.CreatedBy, p.LastUpdatedBy})
+	}
+	return out
+}
+
+type sdbSummaryJSON struct {
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	Path       string `json:"path"`
+	CategoryID string `json:"category_id"`
+}
+
+// sdbInputJSON is the body of SDB create and update. Unknown keys (such as
+// the Go client's "ID") are ignored.
+type sdbInputJSON struct {
+	Name                 string  `json:"name"`
+	CategoryID           string  `json:"category_id"`
+	Description          *string `json:"description"`
+	Owner                string  `json:"owner"`
+	UserGroupPermissions []struct {
+		Name   string `json:"name"`
+		RoleID string `json:"role_id"`
+	} `json:"user_group_permissions"`
+	IAMPrincipalPermissions []struct {
+		ARN    string `json:"iam_principal_arn"`
+		RoleID string `json:"role_id"`
+	} `json:"iam_principal_permissions"`
+}
+
+func (in *sdbInputJSON) domain() *cerberus.SDBInput {
+	out := &cerberus.SDBInput{Name: in.Name, CategoryID: in.CategoryID, Description: in.Description, Owner: in.Owner}
+	for _, p := range in.UserGroupPermissions {
+		out.UserGroupPermissions = append(out.UserGroupPermissions, cerberus.PermissionInput{Name: p.Name, RoleID: p.RoleID})
+	}
+	for _, p := range in.IAMPrincipalPermissions {
+		out.IAMPrincipalPermissions = append(out.IAMPrincipalPermissions, cerberus.PermissionInput{Name: p.ARN, RoleID: p.RoleID})
+	}
+	return out
+}
+
+// tokenJSON is the token object of user logins (under data.client_token).
+// Every metadata value is a string: the Go client decodes a
+// map[string]string.
+type tokenJSON struct {
+	ClientToken   string            `json:"client_token"`
+	Policies      []string          `json:"policies"`
+	Metadata      map[string]string `json:"metadata"`
+	LeaseDuration int64             `json:"lease_duration"`
+	Renewable     bool              `json:"renewable"`
+}
+
+func toUserToken(t *cerberus.IssuedToken) *tokenJSON {
+	p := t.Principal
+	return &tokenJSON{
+		ClientToken: t.Token.Reveal(),
+		Policies:    []string{},
+		Metadata: map[string]string{
+			"username":          p.Name,
+			"is_admin":          strconv.FormatBool(p.IsAdmin),
+			"groups":            strings.Join(p.Groups, ","),
+			"refresh_count":     strconv.Itoa(p.RefreshCount),
+			"max_refresh_count": strconv.Itoa(t.MaxRefreshCount),
+		},
+		LeaseDuration: int64(t.LeaseDuration / time.Second),
+		Renewable:     true,
+	}
+}
+
+type deviceJSON struct {
+	ID              string `json:"id"`
+	Name            string `json:"name"`
+	RequiresTrigger bool   `json:"requires_trigger"`
+	Push            bool   `json:"push"`
+}
+
+type authDataJSON struct {
+	UserID       *string      `json:"user_id"`
+	Username     string       `json:"username"`
+	StateToken   *string      `json:"state_token"`
+	FactorResult *string      `json:"factor_result"`
+	Devices      []deviceJSON `json:"devices"`
+	ClientToken  *tokenJSON   `json:"client_token"`
+}
+
+type authResponseJSON struct {
+	Status string       `json:"status"`
+	Data   authDataJSON `json:"data"`
+}
+
+func toAuthResponse(a *cerberus.AuthResult) authResponseJSON {
+	out := authResponseJSON{Status: string(a.Status), Data: authDataJSON{Username: a.Username, Devices: []deviceJSON{}}}
+	if a.UserID != "" {
+		out.Data.UserID = &a.UserID
+	}
+	if a.StateToken != "" {
+		out.Data.StateToken = &a.StateToken
+	}
+	for _, d := range a.Devices {
+		out.Data.Devices = append(out.Data.Devices, deviceJSON{ID: d.ID, Name: d.Name})
+	}
+	if a.Token != nil {
+		out.Data.ClientToken = toUserToken(a.Token)
+	}
+	return out
+}
+
+type mfaCheckJSON struct {
+	StateToken string `json:"state_token"`
+	DeviceID   string `json:"device_id"`
+	OTPToken   string `json:"otp_token"`
+}
+
+// secretResponseJSON is the Vault-shaped envelope of secret reads.
+type secretResponseJSON struct {
+	RequestID     *string         `json:"request_id"`
+	LeaseID       string          `json:"lease_id"`
+	Renewable     bool            `json:"renewable"`
+	LeaseDuration int64           `json:"lease_duration"`
+	Data          json.RawMessage `json:"data"`
+	WrapInfo      any             `json:"wrap_info"`
+	Warnings      any             `json:"warnings"`
+	Auth          any             `json:"auth"`
+	Metadata      any             `json:"metadata"`
+}

@@ -1,0 +1,247 @@
+package service
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cerberus-go/cerberus"
+	"github.com/cerberus-go/cerberus/audit"
+	"github.com/cerberus-go/cerberus/token"
+	"github.com/cerberus-go/cerberus/userauth"
+)
+
+// MaxUsernameLength bounds a user name in bytes.
+const MaxUsernameLength = 128
+
+// totpDeviceID names the one second factor of the local directory.
+const totpDeviceID = "totp"
+
+func errBadCredentials() error {
+	return cerberus.Errorf(cerberus.ECodeBadCredentials, "Invalid credentials")
+}
+
+func errTokenInvalid() error {
+	return cerberus.Errorf(cerberus.ECodeTokenInvalid, "X-Vault-Token or X-Cerberus-Token header is malformed or invalid.")
+}
+
+// LoginUser implements cerberus.AuthService.
+func (s *Service) LoginUser(ctx context.Context, username, password string) (*cerberus.AuthResult, error) {
+	ev := audit.FromContext(ctx)
+	ev.SetAction("user login")
+	if username == "" || len(username) > MaxUsernameLength || len(password) > userauth.MaxPasswordLength {
+		ev.SetReason("user name or password out of bounds")
+		return nil, errBadCredentials()
+	}
+	release, err := s.passwordSlot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	u, err := s.store.FindUserByName(ctx, username)
+	if cerberus.Code(err) == cerberus.ECodeNotFound {
+		userauth.VerifyDummy(password)
+		ev.SetReason(fmt.Sprintf("unknown user %q", username))
+		return nil, errBadCredentials()
+	} else if err != nil {
+		return nil, err
+	}
+	ok, err := userauth.VerifyPassword(u.PasswordHash, password)
+	if err != nil {
+		return nil, fmt.Errorf("service: verify password of %q: %w", username, err)
+	}
+	if !ok {
+		ev.SetReason(fmt.Sprintf("wrong password for user %q", username))
+		return nil, errBadCredentials()
+	}
+	if u.TOTPSecret != nil {
+		return &cerberus.AuthResult{
+			Status:     cerberus.AuthMFARequired,
+			UserID:     u.ID,
+			Username:   u.Name,
+			StateToken: s.state.Issue(u.Name, s.now()),
+			Devices:    []cerberus.MFADevice{{ID: totpDeviceID, Name: "Authenticator app (TOTP)"}},
+		}, nil
+	}
+	return s.userLoggedIn(ctx, u)
+}
+
+func (s *Service) passwordSlot(ctx context.Context) (release func(), err error) {
+	select {
+	case s.pwSlots <- struct{}{}:
+		return func() { <-s.pwSlots }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (s *Service) userLoggedIn(ctx context.Context, u *User) (*cerberus.AuthResult, error) {
+	it, err := s.issue(ctx, cerberus.Principal{
+		Type:    cerberus.PrincipalUser,
+		Name:    u.Name,
+		Groups:  u.Groups,
+		IsAdmin: s.isAdminGroup(u.Groups),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &cerberus.AuthResult{Status: cerberus.AuthSuccess, UserID: u.ID, Username: u.Name, Token: it}, nil
+}
+
+// CheckMFA implements cerberus.AuthService.
+func (s *Service) CheckMFA(ctx context.Context, stateToken, deviceID, otp string) (*cerberus.AuthResult, error) {
+	ev := audit.FromContext(ctx)
+	ev.SetAction("mfa check")
+	name, err := s.state.Check(stateToken, s.now())
+	if err != nil {
+		ev.SetReason("invalid or expired state token")
+		return nil, errBadCredentials()
+	}
+	u, err := s.store.FindUserByName(ctx, name)
+	if cerberus.Code(err) == cerberus.ECodeNotFound || (err == nil && u.TOTPSecret == nil) {
+		ev.SetReason(fmt.Sprintf("user %q gone or without second factor", name))
+		return nil, errBadCredentials()
+	} else if err != nil {
+		return nil, err
+	}
+	errFactor := cerberus.Errorf(cerberus.ECodeFactorInvalid, "The one-time code is invalid.")
+	if deviceID != totpDeviceID {
+		ev.SetReason(fmt.Sprintf("unknown device %q for user %q", deviceID, name))
+		return nil, errFactor
+	}
+	seed, err := s.sealer.Open(ctx, u.TOTPSecret, totpAAD(u.ID))
+	if err != nil {
+		return nil, fmt.Errorf("service: open TOTP seed of %q: %w", name, err)
+	}
+	counter, ok := userauth.CheckTOTP(string(seed), otp, s.now())
+	if !ok {
+		ev.SetReason(fmt.Sprintf("wrong one-time code for user %q", name))
+		return nil, errFactor
+	}
+	if err := s.store.AdvanceTOTPCounter(ctx, u.ID, counter); cerberus.Code(err) == cerberus.ECodeConflict {
+		ev.SetReason(fmt.Sprintf("replayed one-time code for user %q", name))
+		return nil, errFactor
+	} else if err != nil {
+		return nil, err
+	}
+	return s.userLoggedIn(ctx, u)
+}
+
+func totpAAD(userID string) []byte { return []byte("cerberus:user-totp:" + userID) }
+
+// RefreshToken implements cerberus.AuthService.
+func (s *Service) RefreshToken(ctx context.Context) (*cerberus.AuthResult, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ev := audit.FromContext(ctx)
+	ev.SetAction("token refresh")
+	if p.Type != cerberus.PrincipalUser {
+		ev.SetReason("refresh by a non-user principal")
+		return nil, cerberus.Errorf(cerberus.ECodeUserOnly, "The requested resource is for User Principals only.")
+	}
+	if p.RefreshCount >= s.cfg.MaxRefreshCount {
+		ev.SetReason(fmt.Sprintf("refresh count %d reached the limit %d", p.RefreshCount, s.cfg.MaxRefreshCount))
+		return nil, cerberus.Errorf(cerberus.ECodeRefreshLimit, "Maximum token refresh count reached, re-authentication required.")
+	}
+	// Deleting first makes the refresh single-use: of two racing refreshes
+	// of one token, one finds it gone.
+	if err := s.store.DeleteToken(ctx, p.TokenID); cerberus.Code(err) == cerberus.ECodeNotFound {
+		ev.SetReason("token revoked while refreshing")
+		return nil, errTokenInvalid()
+	} else if err != nil {
+		return nil, err
+	}
+	it, err := s.issue(ctx, cerberus.Principal{
+		Type:         p.Type,
+		Name:         p.Name,
+		Groups:       p.Groups,
+		IsAdmin:      p.IsAdmin,
+		RefreshCount: p.RefreshCount + 1,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &cerberus.AuthResult{Status: cerberus.AuthSuccess, Username: p.Name, Token: it}, nil
+}
+
+// Logout implements cerberus.AuthService.
+func (s *Service) Logout(ctx context.Context) error {
+	p, err := principal(ctx)
+	if err != nil {
+		return err
+	}
+	audit.FromContext(ctx).SetAction("logout")
+	if err := s.store.DeleteToken(ctx, p.TokenID); err != nil && cerberus.Code(err) != cerberus.ECodeNotFound {
+		return err
+	}
+	return nil
+}
+
+// Authenticate implements cerberus.AuthService.
+func (s *Service) Authenticate(ctx context.Context, t cerberus.Token) (*cerberus.Principal, error) {
+	ev := audit.FromContext(ctx)
+	if !token.WellFormed(t) {
+		ev.SetReason("malformed token")
+		return nil, errTokenInvalid()
+	}
+	h := s.hasher.Hash(t)
+	rec, err := s.store.FindTokenByHash(ctx, h)
+	if cerberus.Code(err) == cerberus.ECodeNotFound {
+		ev.SetReason("unknown or revoked token")
+		return nil, errTokenInvalid()
+	} else if err != nil {
+		return nil, err
+	}
+	if !token.Equal(rec.Hash, h) {
+		ev.SetReason("token hash mismatch")
+		return nil, errTokenInvalid()
+	}
+	if !s.now().Before(rec.ExpiresAt) {
+		ev.SetReason(fmt.Sprintf("token of %q expired at %s", rec.Principal, rec.ExpiresAt.Format("2006-01-02T15:04:05Z")))
+		return nil, errTokenInvalid()
+	}
+	return &cerberus.Principal{
+		Type:         rec.PrincipalType,
+		Name:         rec.Principal,
+		Groups:       rec.Groups,
+		IsAdmin:      rec.IsAdmin,
+		TokenID:      rec.ID,
+		RefreshCount: rec.RefreshCount,
+		CreatedAt:    rec.CreatedAt,
+		ExpiresAt:    rec.ExpiresAt,
+	}, nil
+}
+
+// issue stores a new token for p and returns it.
+func (s *Service) issue(ctx context.Context, p cerberus.Principal) (*cerberus.IssuedToken, error) {
+	t := token.Generate()
+	now := s.now()
+	rec := &TokenRecord{
+		ID:            cerberus.NewID(),
+		Hash:          s.hasher.Hash(t),
+		PrincipalType: p.Type,
+		Principal:     p.Name,
+		Groups:        p.Groups,
+		IsAdmin:       p.IsAdmin,
+		RefreshCount:  p.RefreshCount,
+		CreatedAt:     now,
+		ExpiresAt:     now.Add(s.cfg.TokenTTL),
+	}
+	if err := s.store.CreateToken(ctx, rec); err != nil {
+		return nil, err
+	}
+	p.TokenID, p.CreatedAt, p.ExpiresAt = rec.ID, rec.CreatedAt, rec.ExpiresAt
+	return &cerberus.IssuedToken{
+		Token:           t,
+		Principal:       p,
+		LeaseDuration:   s.cfg.TokenTTL,
+		MaxRefreshCount: s.cfg.MaxRefreshCount,
+	}, nil
+}
+
+// PurgeExpiredTokens deletes the tokens that have expired and returns how
+// many it deleted.
+func (s *Service) PurgeExpiredTokens(ctx context.Context) (int64, error) {
+	return s.store.DeleteExpiredTokens(ctx, s.now())
+}

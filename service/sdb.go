@@ -1,0 +1,320 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/cerberus-go/cerberus"
+	"github.com/cerberus-go/cerberus/audit"
+)
+
+// Limits of SDB fields, as in the original.
+const (
+	MaxSDBNameLength        = 100
+	MaxSDBDescriptionLength = 1000
+	MaxGroupNameLength      = 255
+	MaxARNLength            = 255
+	// MaxPermissions bounds each permission list of one SDB.
+	MaxPermissions = 500
+)
+
+// Slugify derives an SDB slug from its name as the original did:
+// whitespace becomes '-', accents are stripped, anything but [A-Za-z0-9_-]
+// is dropped, and the result is lower-cased.
+func Slugify(name string) string {
+	var b strings.Builder
+	for _, r := range norm.NFD.String(name) {
+		switch {
+		case unicode.IsSpace(r):
+			b.WriteByte('-')
+		case r < 0x80 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-'):
+			b.WriteRune(unicode.ToLower(r))
+		}
+	}
+	return b.String()
+}
+
+// ListCategories implements cerberus.SDBService.
+func (s *Service) ListCategories(ctx context.Context) ([]*cerberus.Category, error) {
+	if _, err := principal(ctx); err != nil {
+		return nil, err
+	}
+	return s.store.ListCategories(ctx)
+}
+
+// ListRoles implements cerberus.SDBService.
+func (s *Service) ListRoles(ctx context.Context) ([]*cerberus.Role, error) {
+	if _, err := principal(ctx); err != nil {
+		return nil, err
+	}
+	return s.store.ListRoles(ctx)
+}
+
+// roleOn returns the strongest role p has on sdb.
+func (s *Service) roleOn(p *cerberus.Principal, sdb *cerberus.SDB) (cerberus.RoleName, bool) {
+	best := cerberus.RoleName("")
+	consider := func(id string) {
+		switch r := s.roles[id]; {
+		case r == cerberus.RoleOwner, r == cerberus.RoleWrite && best != cerberus.RoleOwner, r == cerberus.RoleRead && best == "":
+			best = r
+		}
+	}
+	switch p.Type {
+	case cerberus.PrincipalUser:
+		if slices.Contains(p.Groups, sdb.Owner) {
+			return cerberus.RoleOwner, true
+		}
+		for _, g := range sdb.UserGroupPermissions {
+			if slices.Contains(p.Groups, g.Name) {
+				consider(g.RoleID)
+			}
+		}
+	case cerberus.PrincipalIAM:
+		for _, g := range sdb.IAMPrincipalPermissions {
+			if g.ARN == p.Name {
+				consider(g.RoleID)
+			}
+		}
+	}
+	return best, best != ""
+}
+
+// FindSDBs implements cerberus.SDBService.
+func (s *Service) FindSDBs(ctx context.Context) ([]*cerberus.SDB, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	audit.FromContext(ctx).SetAction("list sdbs")
+	var groups, arns []string
+	switch p.Type {
+	case cerberus.PrincipalUser:
+		groups = p.Groups
+	case cerberus.PrincipalIAM:
+		arns = []string{p.Name}
+	}
+	return s.store.FindSDBsForPrincipal(ctx, groups, arns)
+}
+
+// sdbFor loads an SDB and checks that p has a role on it allowed by ok (or
+// is an admin, when admins may).
+func (s *Service) sdbFor(ctx context.Context, id string, adminMay bool, ok func(cerberus.RoleName) bool) (*cerberus.SDB, *cerberus.Principal, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	ev := audit.FromContext(ctx)
+	ev.SetSDB(id)
+	sdb, err := s.store.FindSDBByID(ctx, id)
+	if err != nil {
+		if cerberus.Code(err) == cerberus.ECodeNotFound {
+			ev.SetReason("no such sdb")
+		}
+		return nil, nil, err
+	}
+	role, has := s.roleOn(p, sdb)
+	if (has && ok(role)) || (adminMay && p.IsAdmin) {
+		return sdb, p, nil
+	}
+	ev.SetReason(fmt.Sprintf("%s %q has role %q on sdb %s", p.Type, p.Name, role, sdb.Path))
+	return nil, nil, errAccessDenied()
+}
+
+func errAccessDenied() error {
+	return cerberus.Errorf(cerberus.ECodeAccessDenied, "Access to the requested resource was denied.")
+}
+
+func isOwner(r cerberus.RoleName) bool { return r == cerberus.RoleOwner }
+
+// FindSDBByID implements cerberus.SDBService.
+func (s *Service) FindSDBByID(ctx context.Context, id string) (*cerberus.SDB, error) {
+	audit.FromContext(ctx).SetAction("read sdb")
+	sdb, _, err := s.sdbFor(ctx, id, false, cerberus.RoleName.CanRead)
+	return sdb, err
+}
+
+// CreateSDB implements cerberus.SDBService.
+func (s *Service) CreateSDB(ctx context.Context, in *cerberus.SDBInput) (*cerberus.SDB, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ev := audit.FromContext(ctx)
+	ev.SetAction("create sdb")
+	if err := s.validateSDB(in, true); err != nil {
+		ev.SetReason(cerberus.Message(err))
+		return nil, err
+	}
+	cats, err := s.store.ListCategories(ctx)
+	if err != nil {
+		return nil, err
+	}
+	i := slices.IndexFunc(cats, func(c *cerberus.Category) bool { return c.ID == in.CategoryID })
+	if i < 0 {
+		return nil, cerberus.Errorf(cerberus.ECodeCategoryInvalid, "The category id is invalid.")
+	}
+	now := s.now()
+	slug := Slugify(in.Name)
+	sdb := &cerberus.SDB{
+		ID:            cerberus.NewID(),
+		CategoryID:    in.CategoryID,
+		Name:          in.Name,
+		Slug:          slug,
+		Description:   in.Description,
+		Path:          cats[i].Path + "/" + slug + "/",
+		Owner:         in.Owner,
+		CreatedBy:     p.Name,
+		LastUpdatedBy: p.Name,
+		CreatedAt:     now,
+		LastUpdatedAt: now,
+	}
+	s.setPermissions(sdb, nil, in, p.Name, now)
+	ev.SetSDB(sdb.ID)
+	if err := s.store.CreateSDB(ctx, sdb); err != nil {
+		return nil, err
+	}
+	return sdb, nil
+}
+
+// UpdateSDB implements cerberus.SDBService.
+func (s *Service) UpdateSDB(ctx context.Context, id string, in *cerberus.SDBInput) (*cerberus.SDB, error) {
+	ev := audit.FromContext(ctx)
+	ev.SetAction("update sdb")
+	old, p, err := s.sdbFor(ctx, id, true, isOwner)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.validateSDB(in, false); err != nil {
+		ev.SetReason(cerberus.Message(err))
+		return nil, err
+	}
+	now := s.now()
+	sdb := *old
+	sdb.Description = in.Description
+	sdb.Owner = in.Owner
+	sdb.LastUpdatedBy = p.Name
+	sdb.LastUpdatedAt = now
+	s.setPermissions(&sdb, old, in, p.Name, now)
+	if err := s.store.UpdateSDB(ctx, &sdb); err != nil {
+		return nil, err
+	}
+	return &sdb, nil
+}
+
+// DeleteSDB implements cerberus.SDBService.
+func (s *Service) DeleteSDB(ctx context.Context, id string) error {
+	audit.FromContext(ctx).SetAction("delete sdb")
+	if _, _, err := s.sdbFor(ctx, id, true, isOwner); err != nil {
+		return err
+	}
+	return s.store.DeleteSDB(ctx, id)
+}
+
+// setPermissions fills sdb's permission lists from in, keeping the ids and
+// creation fields of grants that old already had.
+func (s *Service) setPermissions(sdb, old *cerberus.SDB, in *cerberus.SDBInput, by string, now time.Time) {
+	sdb.UserGroupPermissions = nil
+	for _, g := range in.UserGroupPermissions {
+		perm := cerberus.UserGroupPermission{ID: cerberus.NewID(), Name: g.Name, RoleID: g.RoleID,
+			CreatedBy: by, LastUpdatedBy: by, CreatedAt: now, LastUpdatedAt: now}
+		if old != nil {
+			if j := slices.IndexFunc(old.UserGroupPermissions, func(o cerberus.UserGroupPermission) bool { return o.Name == g.Name }); j >= 0 {
+				o := old.UserGroupPermissions[j]
+				perm.ID, perm.CreatedBy, perm.CreatedAt = o.ID, o.CreatedBy, o.CreatedAt
+				if o.RoleID == g.RoleID {
+					perm.LastUpdatedBy, perm.LastUpdatedAt = o.LastUpdatedBy, o.LastUpdatedAt
+				}
+			}
+		}
+		sdb.UserGroupPermissions = append(sdb.UserGroupPermissions, perm)
+	}
+	sdb.IAMPrincipalPermissions = nil
+	for _, g := range in.IAMPrincipalPermissions {
+		perm := cerberus.IAMPrincipalPermission{ID: cerberus.NewID(), ARN: g.Name, RoleID: g.RoleID,
+			CreatedBy: by, LastUpdatedBy: by, CreatedAt: now, LastUpdatedAt: now}
+		if old != nil {
+			if j := slices.IndexFunc(old.IAMPrincipalPermissions, func(o cerberus.IAMPrincipalPermission) bool { return o.ARN == g.Name }); j >= 0 {
+				o := old.IAMPrincipalPermissions[j]
+				perm.ID, perm.CreatedBy, perm.CreatedAt = o.ID, o.CreatedBy, o.CreatedAt
+				if o.RoleID == g.RoleID {
+					perm.LastUpdatedBy, perm.LastUpdatedAt = o.LastUpdatedBy, o.LastUpdatedAt
+				}
+			}
+		}
+		sdb.IAMPrincipalPermissions = append(sdb.IAMPrincipalPermissions, perm)
+	}
+}
+
+// iamARN is what a grant may name: a role, user, assumed-role session or
+// federated user of an account, or the account root.
+var iamARN = regexp.MustCompile(`^arn:(aws|aws-cn|aws-us-gov):(iam|sts)::\d{12}:(root|(role|user|assumed-role|federated-user)/[\x21-\x7e]+)$`)
+
+func (s *Service) validateSDB(in *cerberus.SDBInput, creating bool) error {
+	bad := cerberus.Errorf
+	if creating {
+		switch {
+		case strings.TrimSpace(in.Name) == "":
+			return bad(cerberus.ECodeSDBNameBlank, "The name may not be blank.")
+		case len(in.Name) > MaxSDBNameLength:
+			return bad(cerberus.ECodeSDBNameTooLong, "Name may not exceed %d characters.", MaxSDBNameLength)
+		case hasControl(in.Name):
+			return bad(cerberus.ECodeBadRequest, "The name may not contain control characters.")
+		case Slugify(in.Name) == "":
+			return bad(cerberus.ECodeBadRequest, "The name must contain at least one letter or digit.")
+		case strings.TrimSpace(in.CategoryID) == "":
+			return bad(cerberus.ECodeCategoryInvalid, "The category id is invalid.")
+		}
+	}
+	switch {
+	case in.Description != nil && len(*in.Description) > MaxSDBDescriptionLength:
+		return bad(cerberus.ECodeSDBDescTooLong, "Description may not exceed %d characters.", MaxSDBDescriptionLength)
+	case strings.TrimSpace(in.Owner) == "":
+		return bad(cerberus.ECodeSDBOwnerBlank, "The owner may not be blank.")
+	case len(in.Owner) > MaxGroupNameLength:
+		return bad(cerberus.ECodeSDBOwnerTooLong, "The owner may not exceed %d characters.", MaxGroupNameLength)
+	case hasControl(in.Owner):
+		return bad(cerberus.ECodeBadRequest, "The owner may not contain control characters.")
+	case len(in.UserGroupPermissions) > MaxPermissions || len(in.IAMPrincipalPermissions) > MaxPermissions:
+		return bad(cerberus.ECodeBadRequest, "An SDB may have at most %d permissions of each kind.", MaxPermissions)
+	}
+	seen := map[string]bool{}
+	for _, g := range in.UserGroupPermissions {
+		switch {
+		case strings.TrimSpace(g.Name) == "":
+			return bad(cerberus.ECodeGroupNameBlank, "The user group name may not be blank.")
+		case len(g.Name) > MaxGroupNameLength || hasControl(g.Name):
+			return bad(cerberus.ECodeBadRequest, "The user group name %q is longer than %d characters or contains control characters.", g.Name, MaxGroupNameLength)
+		case g.Name == in.Owner:
+			return bad(cerberus.ECodeOwnerInGroupPerms, "The owner can not be included in the user group permissions.")
+		case seen[g.Name]:
+			return bad(cerberus.ECodeGroupRepeated, "The user group %q is listed more than once.", g.Name)
+		case s.roles[g.RoleID] == "":
+			return bad(cerberus.ECodeGroupRoleInvalid, "The role id for user group %q is invalid.", g.Name)
+		}
+		seen[g.Name] = true
+	}
+	seen = map[string]bool{}
+	for _, g := range in.IAMPrincipalPermissions {
+		switch {
+		case len(g.Name) > MaxARNLength || !iamARN.MatchString(g.Name):
+			return bad(cerberus.ECodeIAMARNInvalid, "Invalid AWS IAM principal ARN %q: expected arn:aws:iam::<12-digit account>:role/<name>, …:user/<name>, arn:aws:sts::<account>:assumed-role/<role>/<session> or …:root.", g.Name)
+		case seen[g.Name]:
+			return bad(cerberus.ECodeIAMPrincipalRepeat, "The IAM principal %q is listed more than once.", g.Name)
+		case s.roles[g.RoleID] == "":
+			return bad(cerberus.ECodeIAMRoleInvalid, "The role id for IAM principal %q is invalid.", g.Name)
+		}
+		seen[g.Name] = true
+	}
+	return nil
+}
+
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, unicode.IsControl)
+}

@@ -1,0 +1,169 @@
+// Package service implements the Cerberus services over a Store: it checks
+// the caller's authorization on every call, encrypts and decrypts secrets
+// through the envelope, and issues and resolves tokens.
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/cerberus-go/cerberus"
+	"github.com/cerberus-go/cerberus/token"
+	"github.com/cerberus-go/cerberus/userauth"
+)
+
+// Sealer encrypts and decrypts values bound to associated data; the envelope
+// package provides it.
+type Sealer interface {
+	Seal(ctx context.Context, plaintext, aad []byte) ([]byte, error)
+	Open(ctx context.Context, ciphertext, aad []byte) ([]byte, error)
+}
+
+// Config holds the settings of the services.
+type Config struct {
+	// AdminGroups are the user groups whose members are admins.
+	AdminGroups []string
+	// TokenTTL is the lifetime of user tokens.
+	TokenTTL time.Duration
+	// MaxRefreshCount bounds how many times a token can be refreshed.
+	MaxRefreshCount int
+	// MaxSecretSize bounds a secret body in bytes.
+	MaxSecretSize int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives operational logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Service implements cerberus.AuthService, cerberus.SDBService and
+// cerberus.SecretService.
+type Service struct {
+	store  Store
+	sealer Sealer
+	cfg    Config
+	hasher *token.Hasher
+	state  *userauth.StateSigner
+	roles  map[string]cerberus.RoleName // role id → name
+	// pwSlots bounds concurrent password hashing, each of which takes
+	// tens of MiB of memory.
+	pwSlots chan struct{}
+}
+
+var (
+	_ cerberus.AuthService   = (*Service)(nil)
+	_ cerberus.SDBService    = (*Service)(nil)
+	_ cerberus.SecretService = (*Service)(nil)
+)
+
+// Names of the server keys kept, sealed, in the store.
+const (
+	keyTokenHMAC = "token-hmac"
+	keyMFAState  = "mfa-state"
+)
+
+// New returns a Service. It loads the server keys from the store, creating
+// them on the first start.
+func New(ctx context.Context, store Store, sealer Sealer, cfg Config) (*Service, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.TokenTTL <= 0 {
+		return nil, errors.New("service: token TTL must be positive")
+	}
+	if cfg.MaxSecretSize <= 0 {
+		cfg.MaxSecretSize = cerberus.DefaultMaxSecretSize
+	}
+	s := &Service{store: store, sealer: sealer, cfg: cfg, pwSlots: make(chan struct{}, 4)}
+	hk, err := s.serverKey(ctx, keyTokenHMAC)
+	if err != nil {
+		return nil, err
+	}
+	if s.hasher, err = token.NewHasher(hk); err != nil {
+		return nil, err
+	}
+	sk, err := s.serverKey(ctx, keyMFAState)
+	if err != nil {
+		return nil, err
+	}
+	if s.state, err = userauth.NewStateSigner(sk, 5*time.Minute); err != nil {
+		return nil, err
+	}
+	roles, err := store.ListRoles(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("service: list roles: %w", err)
+	}
+	s.roles = make(map[string]cerberus.RoleName, len(roles))
+	for _, r := range roles {
+		s.roles[r.ID] = r.Name
+	}
+	for _, want := range []cerberus.RoleName{cerberus.RoleOwner, cerberus.RoleWrite, cerberus.RoleRead} {
+		if s.roleID(want) == "" {
+			return nil, fmt.Errorf("service: the store has no %q role", want)
+		}
+	}
+	return s, nil
+}
+
+// serverKey returns the named 32-byte server key, creating it if the store
+// has none. Nodes racing to create it all end up with the first one stored.
+func (s *Service) serverKey(ctx context.Context, name string) ([]byte, error) {
+	aad := []byte("cerberus:server-key:" + name)
+	sealed, err := s.store.FindKey(ctx, name)
+	if cerberus.Code(err) == cerberus.ECodeNotFound {
+		k := make([]byte, 32)
+		_, _ = rand.Read(k)
+		fresh, serr := s.sealer.Seal(ctx, k, aad)
+		if serr != nil {
+			return nil, fmt.Errorf("service: seal %s key: %w", name, serr)
+		}
+		if err := s.store.PutKeyIfAbsent(ctx, name, fresh); err != nil {
+			return nil, fmt.Errorf("service: store %s key: %w", name, err)
+		}
+		sealed, err = s.store.FindKey(ctx, name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("service: load %s key: %w", name, err)
+	}
+	k, err := s.sealer.Open(ctx, sealed, aad)
+	if err != nil {
+		return nil, fmt.Errorf("service: open %s key (is this the master key the data was written with?): %w", name, err)
+	}
+	return k, nil
+}
+
+func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
+
+func (s *Service) roleID(name cerberus.RoleName) string {
+	for id, n := range s.roles {
+		if n == name {
+			return id
+		}
+	}
+	return ""
+}
+
+func (s *Service) isAdminGroup(groups []string) bool {
+	for _, g := range groups {
+		if slices.Contains(s.cfg.AdminGroups, g) {
+			return true
+		}
+	}
+	return false
+}
+
+// principal returns the caller or ECodeTokenInvalid.
+func principal(ctx context.Context) (*cerberus.Principal, error) {
+	p := cerberus.PrincipalFromContext(ctx)
+	if p == nil {
+		return nil, cerberus.Errorf(cerberus.ECodeTokenInvalid, "X-Vault-Token or X-Cerberus-Token header is malformed or invalid.")
+	}
+	return p, nil
+}
