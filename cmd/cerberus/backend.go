@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/cerberus-go/cerberus/envelope"
+	"github.com/cerberus-go/cerberus/localkms"
+	"github.com/cerberus-go/cerberus/service"
+	"github.com/cerberus-go/cerberus/sqlstore"
+	"github.com/cerberus-go/cerberus/sqlstore/sqlite"
+)
+
+// backend is what both the server and the user commands open: the data
+// directory, its master key, the store and the services.
+type backend struct {
+	store *sqlstore.DB
+	svc   *service.Service
+}
+
+const (
+	masterKeyFile = "master.key"
+	databaseFile  = "cerberus.db"
+)
+
+// openBackend opens (creating on first use) the data directory of cfg.
+func openBackend(ctx context.Context, cfg *Config, logger *slog.Logger) (*backend, error) {
+	if err := prepareDataDir(cfg.Data); err != nil {
+		return nil, err
+	}
+	keyPath := filepath.Join(cfg.Data, masterKeyFile)
+	kr, err := localkms.Open(keyPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		kr, err = localkms.Create(keyPath)
+		if err == nil {
+			logger.Info("created a new local master key", "path", keyPath)
+		} else if errors.Is(err, fs.ErrExist) {
+			kr, err = localkms.Open(keyPath) // another process created it first
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	dbPath := filepath.Join(cfg.Data, databaseFile)
+	if err := checkPrivate(dbPath); err != nil {
+		return nil, err
+	}
+	store, err := sqlite.Open(ctx, dbPath)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := service.New(ctx, store, envelope.New(kr), service.Config{
+		AdminGroups:     cfg.AdminGroups,
+		TokenTTL:        cfg.TokenTTL,
+		MaxRefreshCount: cfg.MaxRefreshCount,
+		MaxSecretSize:   cfg.MaxSecretSize,
+		Logger:          logger,
+	})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return &backend{store: store, svc: svc}, nil
+}
+
+func (b *backend) Close() error { return b.store.Close() }
+
+// prepareDataDir creates dir with mode 0700, or checks that an existing one
+// is private to its owner.
+func prepareDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("cannot create the data directory: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("data path %s is not a directory: point --data (CERBERUS_DATA) at a directory", dir)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("data directory %s is accessible by other users (mode %04o): run chmod 700 %s", dir, fi.Mode().Perm(), dir)
+	}
+	return nil
+}
+
+// checkPrivate refuses an existing file that others can read or write.
+func checkPrivate(path string) error {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("%s is accessible by other users (mode %04o): run chmod 600 %s", path, fi.Mode().Perm(), path)
+	}
+	return nil
+}

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/cerberus-go/cerberus"
+)
+
+// Config is the configuration shared by the server and the user commands.
+// Each setting comes, strongest first, from its flag, its CERBERUS_*
+// environment variable, the JSON config file, or its default.
+type Config struct {
+	Listen          string
+	Data            string
+	ConfigFile      string
+	AdminGroups     []string
+	TokenTTL        time.Duration
+	MaxRefreshCount int
+	MaxSecretSize   int
+	AuditLog        string
+	LogLevel        string
+}
+
+// bindFlags declares the settings on fs. serverOnly settings are declared
+// only for the server command.
+func (c *Config) bindFlags(fs *pflag.FlagSet, server bool) {
+	fs.StringVar(&c.Data, "data", "./cerberus-data", "directory of the embedded database, master key and audit log")
+	fs.StringVar(&c.ConfigFile, "config", "", "optional JSON file of settings, keyed by flag name")
+	fs.StringSliceVar(&c.AdminGroups, "admin-groups", []string{"cerberus-admins"}, "user groups whose members are admins (comma-separated)")
+	fs.DurationVar(&c.TokenTTL, "token-ttl", time.Hour, "lifetime of issued tokens (5m to 24h)")
+	fs.IntVar(&c.MaxRefreshCount, "max-refresh-count", 24, "how many times a user token can be refreshed (0 to 1000)")
+	if server {
+		fs.StringVar(&c.Listen, "listen", "127.0.0.1:8000", "address to serve the API on")
+		fs.IntVar(&c.MaxSecretSize, "max-secret-size", cerberus.DefaultMaxSecretSize, "largest secret body accepted, in bytes (1024 to 16777216)")
+		fs.StringVar(&c.AuditLog, "audit-log", "", `audit log file (default "<data>/audit.log"; "-" for standard output)`)
+		fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	}
+}
+
+func envName(flag string) string {
+	return "CERBERUS_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// resolve fills the settings not given as flags from the environment and
+// the config file, then validates them all.
+func (c *Config) resolve(fs *pflag.FlagSet, getenv func(string) string) error {
+	if !fs.Changed("config") {
+		if v := getenv(envName("config")); v != "" {
+			c.ConfigFile = v
+		}
+	}
+	file := map[string]any{}
+	if c.ConfigFile != "" {
+		b, err := os.ReadFile(c.ConfigFile)
+		if err != nil {
+			return fmt.Errorf("cannot read the config file: %w", err)
+		}
+		dec := json.NewDecoder(strings.NewReader(string(b)))
+		dec.UseNumber()
+		if err := dec.Decode(&file); err != nil {
+			return fmt.Errorf("config file %s is not a JSON object of settings: %v", c.ConfigFile, err)
+		}
+		for k := range file {
+			if f := fs.Lookup(k); f == nil || k == "config" {
+				return fmt.Errorf("config file %s: unknown setting %q; known settings: %s", c.ConfigFile, k, strings.Join(settingNames(fs), ", "))
+			}
+		}
+	}
+	var errs []error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Name == "config" || f.Name == "help" || fs.Changed(f.Name) {
+			return
+		}
+		if v := getenv(envName(f.Name)); v != "" {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("bad value %q in %s: %v", v, envName(f.Name), err))
+			}
+			return
+		}
+		if v, ok := file[f.Name]; ok {
+			s := fmt.Sprint(v)
+			if list, ok := v.([]any); ok {
+				parts := make([]string, len(list))
+				for i, x := range list {
+					parts[i] = fmt.Sprint(x)
+				}
+				s = strings.Join(parts, ",")
+			}
+			if err := f.Value.Set(s); err != nil {
+				errs = append(errs, fmt.Errorf("bad value %q for %q in %s: %v", s, f.Name, c.ConfigFile, err))
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return c.validate(fs)
+}
+
+func settingNames(fs *pflag.FlagSet) []string {
+	var names []string
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Name != "config" && f.Name != "help" {
+			names = append(names, f.Name)
+		}
+	})
+	sort.Strings(names)
+	return names
+}
+
+func (c *Config) validate(fs *pflag.FlagSet) error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Data == "" {
+		bad("--data (CERBERUS_DATA) must name a directory")
+	}
+	if len(c.AdminGroups) == 0 || slices.Contains(c.AdminGroups, "") {
+		bad("--admin-groups (CERBERUS_ADMIN_GROUPS) must list at least one group, without empty names")
+	}
+	if c.TokenTTL < 5*time.Minute || c.TokenTTL > 24*time.Hour {
+		bad("--token-ttl (CERBERUS_TOKEN_TTL) is %s; it must be between 5m and 24h (clients renew tokens 60 s before they expire)", c.TokenTTL)
+	}
+	if c.MaxRefreshCount < 0 || c.MaxRefreshCount > 1000 {
+		bad("--max-refresh-count (CERBERUS_MAX_REFRESH_COUNT) is %d; it must be between 0 and 1000", c.MaxRefreshCount)
+	}
+	if fs.Lookup("listen") != nil {
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			bad("--listen (CERBERUS_LISTEN) is %q; it must be host:port, such as 127.0.0.1:8000", c.Listen)
+		}
+		if c.MaxSecretSize < 1024 || c.MaxSecretSize > 16<<20 {
+			bad("--max-secret-size (CERBERUS_MAX_SECRET_SIZE) is %d; it must be between 1024 and 16777216 bytes", c.MaxSecretSize)
+		}
+		switch c.LogLevel {
+		case "debug", "info", "warn", "error":
+		default:
+			bad("--log-level (CERBERUS_LOG_LEVEL) is %q; it must be debug, info, warn or error", c.LogLevel)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,228 @@
+// Command cerberus is the Cerberus secure property store: `cerberus server`
+// serves the API, and `cerberus user` manages the local user directory.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/cerberus-go/cerberus"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// run executes the command line args and returns the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	root := newRootCmd(stdin, stdout, stderr, getenv)
+	root.SetArgs(args)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(stderr, "cerberus:", err)
+		return 1
+	}
+	return 0
+}
+
+func newRootCmd(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "cerberus",
+		Short:         "Cerberus: a secure property store for cloud applications",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(newServerCmd(stdout, stderr, getenv), newUserCmd(stdin, stdout, stderr, getenv))
+	return root
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func newServerCmd(stdout, stderr io.Writer, getenv func(string) string) *cobra.Command {
+	m := &Main{out: stdout}
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Serve the Cerberus API (embedded SQLite and local master key by default)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := m.cfg.resolve(cmd.Flags(), getenv); err != nil {
+				return err
+			}
+			m.logger = newLogger(stderr, m.cfg.LogLevel)
+			ctx := cmd.Context()
+			if err := m.Open(ctx); err != nil {
+				m.Close()
+				return err
+			}
+			defer m.Close()
+			return m.Serve(ctx)
+		},
+	}
+	m.cfg.bindFlags(cmd.Flags(), true)
+	return cmd
+}
+
+func newUserCmd(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) *cobra.Command {
+	var cfg Config
+	cmd := &cobra.Command{
+		Use:   "user",
+		Short: "Manage the local user directory (works while the server runs)",
+	}
+	cfg.bindFlags(cmd.PersistentFlags(), false)
+	// with opens the backend for one user command.
+	with := func(fn func(ctx context.Context, b *backend, args []string) error) func(*cobra.Command, []string) error {
+		return func(c *cobra.Command, args []string) error {
+			if err := cfg.resolve(cmd.PersistentFlags(), getenv); err != nil {
+				return err
+			}
+			b, err := openBackend(c.Context(), &cfg, newLogger(stderr, "warn"))
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			return fn(c.Context(), b, args)
+		}
+	}
+	var groups []string
+	var withTOTP bool
+	add := &cobra.Command{
+		Use:   "add NAME --groups g1,g2 [--totp]",
+		Short: "Add a user; the password is read from standard input",
+		Args:  cobra.ExactArgs(1),
+		RunE: with(func(ctx context.Context, b *backend, args []string) error {
+			pw, err := readPassword(stdin, stderr)
+			if err != nil {
+				return err
+			}
+			url, err := b.svc.AddUser(ctx, args[0], pw, groups, withTOTP)
+			if err != nil {
+				return userError(err)
+			}
+			fmt.Fprintf(stdout, "Added user %q in groups %s.\n", args[0], strings.Join(groups, ","))
+			if url != "" {
+				fmt.Fprintf(stdout, "Enroll this in the user's authenticator app (shown only this once):\n%s\n", url)
+			}
+			return nil
+		}),
+	}
+	add.Flags().StringSliceVar(&groups, "groups", nil, "groups of the user (comma-separated)")
+	add.Flags().BoolVar(&withTOTP, "totp", false, "require a TOTP one-time code at login")
+	passwd := &cobra.Command{
+		Use:   "passwd NAME",
+		Short: "Set a user's password, read from standard input",
+		Args:  cobra.ExactArgs(1),
+		RunE: with(func(ctx context.Context, b *backend, args []string) error {
+			pw, err := readPassword(stdin, stderr)
+			if err != nil {
+				return err
+			}
+			if err := b.svc.SetPassword(ctx, args[0], pw); err != nil {
+				return userError(err)
+			}
+			fmt.Fprintf(stdout, "Changed the password of %q.\n", args[0])
+			return nil
+		}),
+	}
+	del := &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Delete a user and revoke its tokens",
+		Args:  cobra.ExactArgs(1),
+		RunE: with(func(ctx context.Context, b *backend, args []string) error {
+			if err := b.svc.RemoveUser(ctx, args[0]); err != nil {
+				return userError(err)
+			}
+			fmt.Fprintf(stdout, "Deleted user %q.\n", args[0])
+			return nil
+		}),
+	}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the users",
+		Args:  cobra.NoArgs,
+		RunE: with(func(ctx context.Context, b *backend, _ []string) error {
+			users, err := b.svc.Users(ctx)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tGROUPS\tMFA")
+			for _, u := range users {
+				mfa := "no"
+				if u.TOTPSecret != nil {
+					mfa = "totp"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Name, strings.Join(u.Groups, ","), mfa)
+			}
+			return tw.Flush()
+		}),
+	}
+	cmd.AddCommand(add, passwd, del, list)
+	return cmd
+}
+
+// userError turns a domain error into a message for the operator.
+func userError(err error) error {
+	switch cerberus.Code(err) {
+	case cerberus.ECodeNotFound:
+		return errors.New("no such user")
+	case cerberus.ECodeUserExists:
+		return errors.New("a user with that name exists already")
+	case cerberus.ECodeBadRequest:
+		return errors.New(cerberus.Message(err))
+	}
+	return err
+}
+
+// readPassword prompts for a password twice on a terminal, or reads the
+// first line of in otherwise, so that scripts can pipe it.
+func readPassword(in io.Reader, prompt io.Writer) (string, error) {
+	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(prompt, "Password: ")
+		a, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(prompt)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprint(prompt, "Repeat password: ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(prompt)
+		if err != nil {
+			return "", err
+		}
+		if string(a) != string(b) {
+			return "", errors.New("the passwords do not match")
+		}
+		return string(a), nil
+	}
+	r := bufio.NewReaderSize(io.LimitReader(in, 4096), 4096)
+	line, err := r.ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", errors.New("no password on standard input")
+	}
+	return line, nil
+}

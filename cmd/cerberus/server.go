@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cerberus-go/cerberus/audit"
+	cerberushttp "github.com/cerberus-go/cerberus/http"
+)
+
+// Main is the running server: its backend, audit log and HTTP listener.
+type Main struct {
+	cfg     Config
+	logger  *slog.Logger
+	out     io.Writer
+	backend *backend
+	audit   io.WriteCloser
+	ln      net.Listener
+	srv     *http.Server
+	stop    context.CancelFunc
+	done    chan struct{}
+}
+
+// Open opens the backend, creates the first admin on a new directory, and
+// starts listening. It does not serve yet.
+func (m *Main) Open(ctx context.Context) (err error) {
+	m.backend, err = openBackend(ctx, &m.cfg, m.logger)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			m.backend.Close()
+		}
+	}()
+	pw, err := m.backend.svc.BootstrapAdmin(ctx)
+	if err != nil {
+		return fmt.Errorf("create the first admin: %w", err)
+	}
+	if m.audit, err = openAuditLog(m.cfg.AuditLog, m.cfg.Data, m.out); err != nil {
+		return err
+	}
+	m.ln, err = net.Listen("tcp", m.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s (set --listen or CERBERUS_LISTEN): %w", m.cfg.Listen, err)
+	}
+	svc := m.backend.svc
+	m.srv = &http.Server{
+		Handler: cerberushttp.NewServer(cerberushttp.Config{
+			Auth: svc, SDBs: svc, Secrets: svc,
+			Audit:         audit.NewLogger(m.audit),
+			Logger:        m.logger,
+			MaxSecretSize: m.cfg.MaxSecretSize,
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(m.logger.Handler(), slog.LevelWarn),
+	}
+	if pw != "" {
+		fmt.Fprintf(m.out, "Created the user \"admin\" in group %q. Its password, shown only this once:\n\n    %s\n\n", m.cfg.AdminGroups[0], pw)
+		fmt.Fprintf(m.out, "Log in with: curl -u admin http://%s/v2/auth/user\n", m.Addr())
+	}
+	fmt.Fprintf(m.out, "Cerberus is serving http://%s (data in %s)\n", m.Addr(), m.cfg.Data)
+	return nil
+}
+
+// Addr returns the address the server listens on.
+func (m *Main) Addr() string { return m.ln.Addr().String() }
+
+// Serve serves requests and purges expired tokens until ctx is done, then
+// shuts down gracefully, finishing requests in flight.
+func (m *Main) Serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- m.srv.Serve(m.ln) }()
+	purge := time.NewTicker(10 * time.Minute)
+	defer purge.Stop()
+	for {
+		select {
+		case err := <-errc:
+			return err
+		case <-purge.C:
+			if n, err := m.backend.svc.PurgeExpiredTokens(ctx); err != nil {
+				m.logger.Warn("purge expired tokens", "err", err)
+			} else if n > 0 {
+				m.logger.Info("purged expired tokens", "count", n)
+			}
+		case <-ctx.Done():
+			shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			err := m.srv.Shutdown(shutdown)
+			if errors.Is(err, http.ErrServerClosed) {
+				err = nil
+			}
+			return err
+		}
+	}
+}
+
+// Close releases the backend and the audit log.
+func (m *Main) Close() error {
+	var errs []error
+	if m.ln != nil {
+		m.ln.Close()
+	}
+	if m.backend != nil {
+		errs = append(errs, m.backend.Close())
+	}
+	if m.audit != nil {
+		errs = append(errs, m.audit.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// openAuditLog opens the audit log: "-" is out, "" is <data>/audit.log.
+func openAuditLog(path, data string, out io.Writer) (io.WriteCloser, error) {
+	if path == "-" {
+		return nopCloser{out}, nil
+	}
+	if path == "" {
+		path = filepath.Join(data, "audit.log")
+	}
+	if err := checkPrivate(path); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the audit log (set --audit-log or CERBERUS_AUDIT_LOG): %w", err)
+	}
+	return f, nil
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }

@@ -1,0 +1,258 @@
+// Package apitest runs the whole API stack — HTTP server, services, the
+// SQLite store and the local master key — on a loopback port for tests, with
+// a clock the test controls.
+package apitest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cerberus-go/cerberus/audit"
+	"github.com/cerberus-go/cerberus/envelope"
+	cerberushttp "github.com/cerberus-go/cerberus/http"
+	"github.com/cerberus-go/cerberus/localkms"
+	"github.com/cerberus-go/cerberus/service"
+	"github.com/cerberus-go/cerberus/sqlstore/sqlite"
+)
+
+// Password is the password of every user Env creates.
+const Password = "correct horse battery staple"
+
+// Clock is a settable clock.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// Env is a running API with its parts.
+type Env struct {
+	URL     string
+	Service *service.Service
+	Clock   *Clock
+	DBPath  string
+	// Audit holds every audit event line written so far.
+	Audit *bytes.Buffer
+
+	auditMu *sync.Mutex
+	client  *http.Client
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// Options adjust an Env.
+type Options struct {
+	MaxRefreshCount int
+	MaxSecretSize   int
+}
+
+// New starts an Env; it stops when the test ends.
+func New(tb testing.TB, opts Options) *Env {
+	tb.Helper()
+	ctx := context.Background()
+	dir := tb.TempDir()
+	if err := os.Chmod(dir, 0o700); err != nil {
+		tb.Fatal(err)
+	}
+	kr, err := localkms.Create(filepath.Join(dir, "master.key"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dbPath := filepath.Join(dir, "cerberus.db")
+	store, err := sqlite.Open(ctx, dbPath)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { store.Close() })
+	clock := &Clock{t: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}
+	svc, err := service.New(ctx, store, envelope.New(kr), service.Config{
+		AdminGroups:     []string{"cerberus-admins"},
+		TokenTTL:        time.Hour,
+		MaxRefreshCount: opts.MaxRefreshCount,
+		MaxSecretSize:   opts.MaxSecretSize,
+		Now:             clock.Now,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e := &Env{Service: svc, Clock: clock, DBPath: dbPath, Audit: &bytes.Buffer{}, auditMu: &sync.Mutex{},
+		client: &http.Client{Transport: &http.Transport{}}}
+	srv := httptest.NewServer(cerberushttp.NewServer(cerberushttp.Config{
+		Auth: svc, SDBs: svc, Secrets: svc,
+		Audit:         audit.NewLogger(lockedWriter{e.auditMu, e.Audit}),
+		MaxSecretSize: opts.MaxSecretSize,
+		Now:           clock.Now,
+	}))
+	tb.Cleanup(srv.Close)
+	e.URL = srv.URL
+	return e
+}
+
+// AuditLog returns the audit log written so far.
+func (e *Env) AuditLog() string {
+	e.auditMu.Lock()
+	defer e.auditMu.Unlock()
+	return e.Audit.String()
+}
+
+// AddUser creates a user with Password.
+func (e *Env) AddUser(tb testing.TB, name string, groups ...string) {
+	tb.Helper()
+	if _, err := e.Service.AddUser(context.Background(), name, Password, groups, false); err != nil {
+		tb.Fatalf("AddUser(%q): %v", name, err)
+	}
+}
+
+// Login logs a user in with Password and returns its token.
+func (e *Env) Login(tb testing.TB, name string) string {
+	tb.Helper()
+	req, _ := http.NewRequest("GET", e.URL+"/v2/auth/user", nil)
+	req.SetBasicAuth(name, Password)
+	res := e.Send(tb, req)
+	if res.Status != 200 {
+		tb.Fatalf("login %q: status %d: %s", name, res.Status, res.Body)
+	}
+	var out struct {
+		Data struct {
+			ClientToken struct {
+				ClientToken string `json:"client_token"`
+			} `json:"client_token"`
+		} `json:"data"`
+	}
+	res.JSON(tb, &out)
+	return out.Data.ClientToken.ClientToken
+}
+
+// Response is a finished response with its body read.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into v.
+func (r *Response) JSON(tb testing.TB, v any) {
+	tb.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		tb.Fatalf("decode %q: %v", r.Body, err)
+	}
+}
+
+// ErrorCode returns the code of the first error of a Cerberus error body,
+// or 0.
+func (r *Response) ErrorCode() int {
+	var e struct {
+		Errors []struct {
+			Code int `json:"code"`
+		} `json:"errors"`
+	}
+	if json.Unmarshal(r.Body, &e) != nil || len(e.Errors) == 0 {
+		return 0
+	}
+	return e.Errors[0].Code
+}
+
+// Do sends a request with an optional token and body (a string or []byte
+// is sent as is, anything else as JSON).
+func (e *Env) Do(tb testing.TB, method, path, token string, body any) *Response {
+	tb.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = bytes.NewBufferString(b)
+	case []byte:
+		r = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		r = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, e.URL+path, r)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("X-Cerberus-Token", token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return e.Send(tb, req)
+}
+
+// Send sends req.
+func (e *Env) Send(tb testing.TB, req *http.Request) *Response {
+	tb.Helper()
+	res, err := e.client.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &Response{Status: res.StatusCode, Header: res.Header, Body: b}
+}
+
+// CategoryID returns the id of the category with the given path.
+func (e *Env) CategoryID(tb testing.TB, token, path string) string {
+	tb.Helper()
+	var cats []struct{ ID, Path string }
+	e.Do(tb, "GET", "/v1/category", token, nil).JSON(tb, &cats)
+	for _, c := range cats {
+		if c.Path == path {
+			return c.ID
+		}
+	}
+	tb.Fatalf("no category %q", path)
+	return ""
+}
+
+// RoleID returns the id of a role by name.
+func (e *Env) RoleID(tb testing.TB, token, name string) string {
+	tb.Helper()
+	var roles []struct{ ID, Name string }
+	e.Do(tb, "GET", "/v1/role", token, nil).JSON(tb, &roles)
+	for _, r := range roles {
+		if r.Name == name {
+			return r.ID
+		}
+	}
+	tb.Fatalf("no role %q", name)
+	return ""
+}

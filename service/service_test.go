@@ -1,0 +1,202 @@
+package service_test
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cerberus-go/cerberus"
+	"github.com/cerberus-go/cerberus/envelope"
+	"github.com/cerberus-go/cerberus/localkms"
+	"github.com/cerberus-go/cerberus/service"
+	"github.com/cerberus-go/cerberus/sqlstore/sqlite"
+)
+
+type env struct {
+	svc    *service.Service
+	dbPath string
+	ctx    context.Context // carries the principal "alice" of group team
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	kr, err := localkms.Create(filepath.Join(dir, "master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbPath := filepath.Join(dir, "cerberus.db")
+	store, err := sqlite.Open(ctx, dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	svc, err := service.New(ctx, store, envelope.New(kr), service.Config{
+		AdminGroups: []string{"admins"}, TokenTTL: time.Hour, MaxRefreshCount: 3,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cerberus.Principal{Type: cerberus.PrincipalUser, Name: "alice", Groups: []string{"team"}}
+	return &env{svc: svc, dbPath: dbPath, ctx: cerberus.NewContextWithPrincipal(ctx, p)}
+}
+
+func (e *env) createSDB(t *testing.T, name string) *cerberus.SDB {
+	t.Helper()
+	cats, err := e.svc.ListCategories(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdb, err := e.svc.CreateSDB(e.ctx, &cerberus.SDBInput{Name: name, CategoryID: cats[0].ID, Owner: "team"})
+	if err != nil {
+		t.Fatalf("CreateSDB(%q): %v", name, err)
+	}
+	return sdb
+}
+
+func mustPath(t *testing.T, s string) cerberus.SecretPath {
+	t.Helper()
+	p, err := cerberus.ParseSecretPath(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestMovedCiphertextFails moves ciphertexts between rows behind the
+// service's back, as a database writer could, and shows that every read of
+// a moved ciphertext fails: the AAD binds it to its SDB, path and version.
+func TestMovedCiphertextFails(t *testing.T) {
+	e := newEnv(t)
+	a := e.createSDB(t, "Box A")
+	b := e.createSDB(t, "Box B")
+	base := strings.TrimSuffix(a.Path, a.Slug+"/")
+	write := func(path, value string) {
+		t.Helper()
+		if err := e.svc.WriteSecret(e.ctx, mustPath(t, path), cerberus.SecretData(value)); err != nil {
+			t.Fatalf("WriteSecret(%s): %v", path, err)
+		}
+	}
+	write(base+"box-a/one", `{"v":"a-one-v1"}`)
+	write(base+"box-a/one", `{"v":"a-one-v2"}`) // version 2
+	write(base+"box-a/two", `{"v":"a-two"}`)
+	write(base+"box-b/one", `{"v":"b-one"}`)
+
+	db, err := sql.Open("sqlite", e.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	copyBlob := func(t *testing.T, fromSDB, fromPath, toSDB, toPath string) {
+		t.Helper()
+		res, err := db.Exec(`UPDATE secrets SET ciphertext = (SELECT ciphertext FROM secrets WHERE sdb_id = ? AND path = ?) WHERE sdb_id = ? AND path = ?`,
+			fromSDB, fromPath, toSDB, toPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			t.Fatalf("moved %d rows, want 1", n)
+		}
+	}
+	read := func(path string) (*cerberus.Secret, error) { return e.svc.ReadSecret(e.ctx, mustPath(t, path)) }
+
+	// Untouched reads work.
+	if s, err := read(base + "box-a/two"); err != nil || string(s.Data.Reveal()) != `{"v":"a-two"}` {
+		t.Fatalf("ReadSecret before tampering = %v, %v", s, err)
+	}
+	tests := []struct {
+		name               string
+		fromSDB, fromPath  string
+		toSDB, toPath, url string
+	}{
+		{"OtherPathSameSDB", a.ID, "box-a/one", a.ID, "box-a/two", base + "box-a/two"},
+		{"OtherSDB", a.ID, "box-a/one", b.ID, "box-b/one", base + "box-b/one"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			copyBlob(t, tt.fromSDB, tt.fromPath, tt.toSDB, tt.toPath)
+			s, err := read(tt.url)
+			if err == nil {
+				t.Fatalf("ReadSecret(%s) after moving a ciphertext in = %q, want an error", tt.url, s.Data.Reveal())
+			}
+			if cerberus.Code(err) != cerberus.ECodeInternal {
+				t.Fatalf("ReadSecret error code = %d, want internal (%v)", cerberus.Code(err), err)
+			}
+		})
+	}
+	t.Run("OtherVersion", func(t *testing.T) {
+		// box-a/one was sealed as version 2; relabelled as version 1 it
+		// must not open.
+		if _, err := db.Exec(`UPDATE secrets SET version = 1 WHERE sdb_id = ? AND path = ?`, a.ID, "box-a/one"); err != nil {
+			t.Fatal(err)
+		}
+		if s, err := read(base + "box-a/one"); err == nil {
+			t.Fatalf("ReadSecret after relabelling the version = %q, want an error", s.Data.Reveal())
+		}
+	})
+}
+
+func TestListSecrets(t *testing.T) {
+	e := newEnv(t)
+	sdb := e.createSDB(t, "List Box")
+	base := strings.TrimSuffix(sdb.Path, "/")
+	for _, p := range []string{"a", "b/c", "b/d/e", "b%/x", "B/y"} {
+		if err := e.svc.WriteSecret(e.ctx, mustPath(t, base+"/"+p), cerberus.SecretData(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		path string
+		want string
+	}{
+		{base, "B/ a b%/ b/"},
+		{base + "/b", "c d/"},
+		{base + "/b/d", "e"},
+		{base + "/nope", ""},
+		{base + "/a", ""},
+	}
+	for _, tt := range tests {
+		got, err := e.svc.ListSecrets(e.ctx, mustPath(t, tt.path))
+		if err != nil || strings.Join(got, " ") != tt.want {
+			t.Errorf("ListSecrets(%s) = %q, %v; want %q", tt.path, got, err, tt.want)
+		}
+	}
+}
+
+func TestSlugify(t *testing.T) {
+	for in, want := range map[string]string{
+		"My App": "my-app", "IaM W d WASD": "iam-w-d-wasd", "Café!": "cafe", "a  b": "a--b",
+		"under_score": "under_score", "Ünïcödé\tTab": "unicode-tab", "日本": "", "x/y.z": "xyz",
+	} {
+		if got := service.Slugify(in); got != want {
+			t.Errorf("Slugify(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestNoPrincipal(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	p := mustPath(t, "app/x/y")
+	for name, err := range map[string]error{
+		"ListCategories": func() error { _, err := e.svc.ListCategories(ctx); return err }(),
+		"FindSDBs":       func() error { _, err := e.svc.FindSDBs(ctx); return err }(),
+		"CreateSDB":      func() error { _, err := e.svc.CreateSDB(ctx, &cerberus.SDBInput{}); return err }(),
+		"ReadSecret":     func() error { _, err := e.svc.ReadSecret(ctx, p); return err }(),
+		"WriteSecret":    e.svc.WriteSecret(ctx, p, cerberus.SecretData(`{}`)),
+		"DeleteSecret":   e.svc.DeleteSecret(ctx, p),
+		"Logout":         e.svc.Logout(ctx),
+	} {
+		if cerberus.Code(err) != cerberus.ECodeTokenInvalid {
+			t.Errorf("%s without a principal: %v, want ECodeTokenInvalid", name, err)
+		}
+	}
+}

@@ -1,0 +1,317 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cerberus-go/cerberus"
+)
+
+// ListCategories implements service.Store.
+func (db *DB) ListCategories(ctx context.Context) ([]*cerberus.Category, error) {
+	rows, err := db.query(ctx, db.read, `SELECT id, display_name, path, created_by, last_updated_by, created_ts, last_updated_ts
+	FROM categories ORDER BY display_name`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: list categories: %w", err)
+	}
+	defer rows.Close()
+	cs := []*cerberus.Category{}
+	for rows.Next() {
+		c := new(cerberus.Category)
+		if err := rows.Scan(&c.ID, &c.DisplayName, &c.Path, &c.CreatedBy, &c.LastUpdatedBy,
+			msTime{&c.CreatedAt}, msTime{&c.LastUpdatedAt}); err != nil {
+			return nil, fmt.Errorf("sqlstore: list categories: %w", err)
+		}
+		cs = append(cs, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: list categories: %w", err)
+	}
+	return cs, nil
+}
+
+// ListRoles implements service.Store.
+func (db *DB) ListRoles(ctx context.Context) ([]*cerberus.Role, error) {
+	rows, err := db.query(ctx, db.read, `SELECT id, name, created_by, last_updated_by, created_ts, last_updated_ts
+	FROM roles ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: list roles: %w", err)
+	}
+	defer rows.Close()
+	rs := []*cerberus.Role{}
+	for rows.Next() {
+		r := new(cerberus.Role)
+		if err := rows.Scan(&r.ID, &r.Name, &r.CreatedBy, &r.LastUpdatedBy,
+			msTime{&r.CreatedAt}, msTime{&r.LastUpdatedAt}); err != nil {
+			return nil, fmt.Errorf("sqlstore: list roles: %w", err)
+		}
+		rs = append(rs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: list roles: %w", err)
+	}
+	return rs, nil
+}
+
+// CreateSDB implements service.Store. The SDB and its permissions are
+// stored as given, ids and audit fields included; the owner's grant gets a
+// new id and sdb's audit fields.
+func (db *DB) CreateSDB(ctx context.Context, sdb *cerberus.SDB) error {
+	return db.writeTx(ctx, func(tx *sql.Tx) error {
+		var one int
+		err := db.queryRow(ctx, tx, `SELECT 1 FROM categories WHERE id = ?`, sdb.CategoryID).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return cerberus.Errorf(cerberus.ECodeCategoryInvalid, "The category id is invalid.")
+		}
+		if err != nil {
+			return fmt.Errorf("sqlstore: create sdb: find category: %w", err)
+		}
+		_, err = db.exec(ctx, tx, `INSERT INTO sdbs
+	(id, category_id, name, slug, description, path, created_by, last_updated_by, created_ts, last_updated_ts)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			sdb.ID, sdb.CategoryID, sdb.Name, sdb.Slug, sdb.Description, sdb.Path,
+			sdb.CreatedBy, sdb.LastUpdatedBy, millis(sdb.CreatedAt), millis(sdb.LastUpdatedAt))
+		if db.dialect.isUniqueViolation(err) {
+			return cerberus.Errorf(cerberus.ECodeSDBNameDuplicate, "Duplicate SDB names are not allowed.")
+		}
+		if err != nil {
+			return fmt.Errorf("sqlstore: create sdb: %w", err)
+		}
+		res, err := db.exec(ctx, tx, `INSERT INTO user_group_permissions
+	(id, sdb_id, group_name, role_id, is_owner, created_by, last_updated_by, created_ts, last_updated_ts)
+	SELECT ?, ?, ?, id, 1, ?, ?, ?, ? FROM roles WHERE name = ?`,
+			cerberus.NewID(), sdb.ID, sdb.Owner, sdb.CreatedBy, sdb.LastUpdatedBy,
+			millis(sdb.CreatedAt), millis(sdb.LastUpdatedAt), string(cerberus.RoleOwner))
+		if err != nil {
+			return fmt.Errorf("sqlstore: create sdb: store owner: %w", err)
+		}
+		if n, err := rowsAffected(res); err != nil {
+			return err
+		} else if n != 1 {
+			return errors.New("sqlstore: create sdb: the database has no owner role")
+		}
+		return db.insertPermissions(ctx, tx, sdb)
+	})
+}
+
+// UpdateSDB implements service.Store. The permissions replace the stored
+// ones whole, with the ids and audit fields they are given. A new owner
+// takes over the owner's grant, as in the original server, which records
+// sdb's last updater.
+func (db *DB) UpdateSDB(ctx context.Context, sdb *cerberus.SDB) error {
+	return db.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := db.exec(ctx, tx, `UPDATE sdbs SET description = ?, last_updated_by = ?, last_updated_ts = ? WHERE id = ?`,
+			sdb.Description, sdb.LastUpdatedBy, millis(sdb.LastUpdatedAt), sdb.ID)
+		if err != nil {
+			return fmt.Errorf("sqlstore: update sdb: %w", err)
+		}
+		if n, err := rowsAffected(res); err != nil {
+			return err
+		} else if n == 0 {
+			return notFound()
+		}
+		if _, err := db.exec(ctx, tx, `DELETE FROM user_group_permissions WHERE sdb_id = ? AND is_owner = 0`, sdb.ID); err != nil {
+			return fmt.Errorf("sqlstore: update sdb: delete group permissions: %w", err)
+		}
+		if _, err := db.exec(ctx, tx, `DELETE FROM iam_principal_permissions WHERE sdb_id = ?`, sdb.ID); err != nil {
+			return fmt.Errorf("sqlstore: update sdb: delete iam permissions: %w", err)
+		}
+		if _, err := db.exec(ctx, tx, `UPDATE user_group_permissions SET group_name = ?, last_updated_by = ?, last_updated_ts = ?
+	WHERE sdb_id = ? AND is_owner = 1 AND group_name <> ?`,
+			sdb.Owner, sdb.LastUpdatedBy, millis(sdb.LastUpdatedAt), sdb.ID, sdb.Owner); err != nil {
+			return fmt.Errorf("sqlstore: update sdb: change owner: %w", err)
+		}
+		return db.insertPermissions(ctx, tx, sdb)
+	})
+}
+
+// insertPermissions stores the group and IAM permissions of sdb, not its
+// owner.
+func (db *DB) insertPermissions(ctx context.Context, tx *sql.Tx, sdb *cerberus.SDB) error {
+	for _, p := range sdb.UserGroupPermissions {
+		if _, err := db.exec(ctx, tx, `INSERT INTO user_group_permissions
+	(id, sdb_id, group_name, role_id, is_owner, created_by, last_updated_by, created_ts, last_updated_ts)
+	VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?)`,
+			p.ID, sdb.ID, p.Name, p.RoleID, p.CreatedBy, p.LastUpdatedBy,
+			millis(p.CreatedAt), millis(p.LastUpdatedAt)); err != nil {
+			return fmt.Errorf("sqlstore: store group permission: %w", err)
+		}
+	}
+	for _, p := range sdb.IAMPrincipalPermissions {
+		if _, err := db.exec(ctx, tx, `INSERT INTO iam_principal_permissions
+	(id, sdb_id, arn, role_id, created_by, last_updated_by, created_ts, last_updated_ts)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			p.ID, sdb.ID, p.ARN, p.RoleID, p.CreatedBy, p.LastUpdatedBy,
+			millis(p.CreatedAt), millis(p.LastUpdatedAt)); err != nil {
+			return fmt.Errorf("sqlstore: store iam permission: %w", err)
+		}
+	}
+	return nil
+}
+
+// DeleteSDB implements service.Store. The permissions, secrets and versions
+// of the SDB go with it by cascade.
+func (db *DB) DeleteSDB(ctx context.Context, id string) error {
+	res, err := db.exec(ctx, db.write, `DELETE FROM sdbs WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("sqlstore: delete sdb: %w", err)
+	}
+	if n, err := rowsAffected(res); err != nil {
+		return err
+	} else if n == 0 {
+		return notFound()
+	}
+	return nil
+}
+
+// FindSDBByID implements service.Store.
+func (db *DB) FindSDBByID(ctx context.Context, id string) (*cerberus.SDB, error) {
+	return db.findSDB(ctx, "id", id)
+}
+
+// FindSDBByPath implements service.Store.
+func (db *DB) FindSDBByPath(ctx context.Context, path string) (*cerberus.SDB, error) {
+	return db.findSDB(ctx, "path", path)
+}
+
+// findSDB returns the SDB whose column (id or path) is value.
+func (db *DB) findSDB(ctx context.Context, column, value string) (*cerberus.SDB, error) {
+	var sdbs []*cerberus.SDB
+	err := db.readTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		sdbs, err = db.loadSDBs(ctx, tx, column+` = ?`, value)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(sdbs) == 0 {
+		return nil, notFound()
+	}
+	return sdbs[0], nil
+}
+
+// FindSDBsForPrincipal implements service.Store.
+func (db *DB) FindSDBsForPrincipal(ctx context.Context, groups, arns []string) ([]*cerberus.SDB, error) {
+	var match []string
+	var args []any
+	if len(groups) > 0 {
+		match = append(match, `SELECT sdb_id FROM user_group_permissions WHERE group_name IN (`+params(len(groups))+`)`)
+		args = append(args, anys(groups)...)
+	}
+	if len(arns) > 0 {
+		match = append(match, `SELECT sdb_id FROM iam_principal_permissions WHERE arn IN (`+params(len(arns))+`)`)
+		args = append(args, anys(arns)...)
+	}
+	if len(match) == 0 {
+		return []*cerberus.SDB{}, nil
+	}
+	var sdbs []*cerberus.SDB
+	err := db.readTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		sdbs, err = db.loadSDBs(ctx, tx, `id IN (`+strings.Join(match, ` UNION `)+`)`, args...)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sdbs, nil
+}
+
+// loadSDBs returns the SDBs that satisfy the condition where, ordered by
+// name, with their owners and permissions. tx must read one snapshot, so
+// that every permission it finds belongs to an SDB it found.
+func (db *DB) loadSDBs(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]*cerberus.SDB, error) {
+	rows, err := db.query(ctx, tx, `SELECT id, category_id, name, slug, description, path,
+	created_by, last_updated_by, created_ts, last_updated_ts
+	FROM sdbs WHERE `+where+` ORDER BY name`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: find sdbs: %w", err)
+	}
+	defer rows.Close()
+	sdbs := []*cerberus.SDB{}
+	byID := make(map[string]*cerberus.SDB)
+	for rows.Next() {
+		s := new(cerberus.SDB)
+		if err := rows.Scan(&s.ID, &s.CategoryID, &s.Name, &s.Slug, &s.Description, &s.Path,
+			&s.CreatedBy, &s.LastUpdatedBy, msTime{&s.CreatedAt}, msTime{&s.LastUpdatedAt}); err != nil {
+			return nil, fmt.Errorf("sqlstore: find sdbs: %w", err)
+		}
+		sdbs = append(sdbs, s)
+		byID[s.ID] = s
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: find sdbs: %w", err)
+	}
+	if len(sdbs) == 0 {
+		return sdbs, nil
+	}
+	of := `sdb_id IN (SELECT id FROM sdbs WHERE ` + where + `)`
+	if err := db.loadGroupPermissions(ctx, tx, byID, of, args); err != nil {
+		return nil, err
+	}
+	if err := db.loadIAMPermissions(ctx, tx, byID, of, args); err != nil {
+		return nil, err
+	}
+	return sdbs, nil
+}
+
+// loadGroupPermissions sets the owners and group permissions of the SDBs
+// byID, which are those the permissions that satisfy the condition where
+// belong to.
+func (db *DB) loadGroupPermissions(ctx context.Context, tx *sql.Tx, byID map[string]*cerberus.SDB, where string, args []any) error {
+	rows, err := db.query(ctx, tx, `SELECT sdb_id, is_owner, id, group_name, role_id,
+	created_by, last_updated_by, created_ts, last_updated_ts
+	FROM user_group_permissions WHERE `+where+` ORDER BY group_name`, args...)
+	if err != nil {
+		return fmt.Errorf("sqlstore: find group permissions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var sdbID string
+		var owner bool
+		var p cerberus.UserGroupPermission
+		if err := rows.Scan(&sdbID, &owner, &p.ID, &p.Name, &p.RoleID, &p.CreatedBy, &p.LastUpdatedBy,
+			msTime{&p.CreatedAt}, msTime{&p.LastUpdatedAt}); err != nil {
+			return fmt.Errorf("sqlstore: find group permissions: %w", err)
+		}
+		s := byID[sdbID]
+		if owner {
+			s.Owner = p.Name
+		} else {
+			s.UserGroupPermissions = append(s.UserGroupPermissions, p)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlstore: find group permissions: %w", err)
+	}
+	return nil
+}
+
+// loadIAMPermissions sets the IAM permissions of the SDBs byID, which are
+// those the permissions that satisfy the condition where belong to.
+func (db *DB) loadIAMPermissions(ctx context.Context, tx *sql.Tx, byID map[string]*cerberus.SDB, where string, args []any) error {
+	rows, err := db.query(ctx, tx, `SELECT sdb_id, id, arn, role_id,
+	created_by, last_updated_by, created_ts, last_updated_ts
+	FROM iam_principal_permissions WHERE `+where+` ORDER BY arn`, args...)
+	if err != nil {
+		return fmt.Errorf("sqlstore: find iam permissions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var sdbID string
+		var p cerberus.IAMPrincipalPermission
+		if err := rows.Scan(&sdbID, &p.ID, &p.ARN, &p.RoleID, &p.CreatedBy, &p.LastUpdatedBy,
+			msTime{&p.CreatedAt}, msTime{&p.LastUpdatedAt}); err != nil {
+			return fmt.Errorf("sqlstore: find iam permissions: %w", err)
+		}
+		byID[sdbID].IAMPrincipalPermissions = append(byID[sdbID].IAMPrincipalPermissions, p)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlstore: find iam permissions: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,185 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cerberus-go/cerberus"
+	"github.com/cerberus-go/cerberus/service"
+)
+
+// Actions recorded with a secret's history.
+const (
+	actionUpdate = "UPDATE"
+	actionDelete = "DELETE"
+)
+
+func errSecretConflict() error {
+	return cerberus.Errorf(cerberus.ECodeConflict, "The secret was changed by another request.")
+}
+
+// FindSecret implements service.Store.
+func (db *DB) FindSecret(ctx context.Context, sdbID, path string) (*service.SecretRecord, error) {
+	rec := &service.SecretRecord{SDBID: sdbID, Path: path}
+	err := db.queryRow(ctx, db.read, `SELECT kind, version, ciphertext, size_bytes,
+	created_by, last_updated_by, created_ts, last_updated_ts
+	FROM secrets WHERE sdb_id = ? AND path = ?`, sdbID, path).Scan(
+		&rec.Kind, &rec.Version, &rec.Ciphertext, &rec.SizeBytes,
+		&rec.CreatedBy, &rec.LastUpdatedBy, msTime{&rec.CreatedAt}, msTime{&rec.LastUpdatedAt})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: find secret: %w", err)
+	}
+	return rec, nil
+}
+
+// PutSecret implements service.Store. It stores rec with version prev+1 and
+// sets rec.Version to it. When it replaces a value, the new value keeps the
+// creator and creation time of the old one, and rec gets them too.
+func (db *DB) PutSecret(ctx context.Context, rec *service.SecretRecord, prev int64) error {
+	if prev == 0 {
+		_, err := db.exec(ctx, db.write, `INSERT INTO secrets
+	(sdb_id, path, kind, version, ciphertext, size_bytes, created_by, last_updated_by, created_ts, last_updated_ts)
+	VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?)`,
+			rec.SDBID, rec.Path, string(rec.Kind), rec.Ciphertext, rec.SizeBytes,
+			rec.CreatedBy, rec.LastUpdatedBy, millis(rec.CreatedAt), millis(rec.LastUpdatedAt))
+		if db.dialect.isUniqueViolation(err) {
+			return errSecretConflict()
+		}
+		if err != nil {
+			return fmt.Errorf("sqlstore: create secret: %w", err)
+		}
+		rec.Version = 1
+		return nil
+	}
+	var createdBy string
+	var createdAt time.Time
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		createdBy, createdAt, err = db.archiveSecret(ctx, tx, rec.SDBID, rec.Path, prev, actionUpdate, rec.LastUpdatedBy, rec.LastUpdatedAt)
+		if err != nil {
+			return err
+		}
+		res, err := db.exec(ctx, tx, `UPDATE secrets
+	SET kind = ?, version = ?, ciphertext = ?, size_bytes = ?, last_updated_by = ?, last_updated_ts = ?
+	WHERE sdb_id = ? AND path = ? AND version = ?`,
+			string(rec.Kind), prev+1, rec.Ciphertext, rec.SizeBytes, rec.LastUpdatedBy, millis(rec.LastUpdatedAt),
+			rec.SDBID, rec.Path, prev)
+		if err != nil {
+			return fmt.Errorf("sqlstore: update secret: %w", err)
+		}
+		if n, err := rowsAffected(res); err != nil {
+			return err
+		} else if n != 1 {
+			return errSecretConflict()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	rec.Version, rec.CreatedBy, rec.CreatedAt = prev+1, createdBy, createdAt
+	return nil
+}
+
+// DeleteSecret implements service.Store.
+func (db *DB) DeleteSecret(ctx context.Context, sdbID, path string, prev int64, by string, at time.Time) error {
+	return db.writeTx(ctx, func(tx *sql.Tx) error {
+		if _, _, err := db.archiveSecret(ctx, tx, sdbID, path, prev, actionDelete, by, at); err != nil {
+			return err
+		}
+		res, err := db.exec(ctx, tx, `DELETE FROM secrets WHERE sdb_id = ? AND path = ? AND version = ?`, sdbID, path, prev)
+		if err != nil {
+			return fmt.Errorf("sqlstore: delete secret: %w", err)
+		}
+		if n, err := rowsAffected(res); err != nil {
+			return err
+		} else if n != 1 {
+			return errSecretConflict()
+		}
+		return nil
+	})
+}
+
+// archiveSecret copies the current value at (sdbID, path) into the history
+// with action, by and at, if its version is prev, and returns who created it
+// and when. It returns ECodeNotFound if there is no current value when
+// deleting, ECodeConflict if there is none when updating or if its version
+// is not prev.
+func (db *DB) archiveSecret(ctx context.Context, tx *sql.Tx, sdbID, path string, prev int64, action, by string, at time.Time) (createdBy string, createdAt time.Time, err error) {
+	var version int64
+	err = db.queryRow(ctx, tx, `SELECT version, created_by, created_ts FROM secrets WHERE sdb_id = ? AND path = ?`,
+		sdbID, path).Scan(&version, &createdBy, msTime{&createdAt})
+	switch {
+	case errors.Is(err, sql.ErrNoRows) && action == actionDelete:
+		return "", time.Time{}, notFound()
+	case errors.Is(err, sql.ErrNoRows):
+		return "", time.Time{}, errSecretConflict()
+	case err != nil:
+		return "", time.Time{}, fmt.Errorf("sqlstore: find secret version: %w", err)
+	case version != prev:
+		return "", time.Time{}, errSecretConflict()
+	}
+	res, err := db.exec(ctx, tx, `INSERT INTO secret_versions
+	(id, sdb_id, path, kind, version, ciphertext, size_bytes, action,
+	version_created_by, version_created_ts, action_principal, action_ts)
+	SELECT ?, sdb_id, path, kind, version, ciphertext, size_bytes, ?,
+	last_updated_by, last_updated_ts, ?, ?
+	FROM secrets WHERE sdb_id = ? AND path = ? AND version = ?`,
+		cerberus.NewID(), action, by, millis(at), sdbID, path, prev)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("sqlstore: archive secret version: %w", err)
+	}
+	if n, err := rowsAffected(res); err != nil {
+		return "", time.Time{}, err
+	} else if n != 1 {
+		return "", time.Time{}, errSecretConflict()
+	}
+	return createdBy, createdAt, nil
+}
+
+// ListSecretPaths implements service.Store. The paths come in byte order.
+func (db *DB) ListSecretPaths(ctx context.Context, sdbID, prefix string) ([]string, error) {
+	query := `SELECT path FROM secrets WHERE sdb_id = ? AND path >= ?`
+	args := []any{sdbID, prefix}
+	if end, ok := prefixEnd(prefix); ok {
+		query += ` AND path < ?`
+		args = append(args, end)
+	}
+	rows, err := db.query(ctx, db.read, query+` ORDER BY path`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: list secret paths: %w", err)
+	}
+	defer rows.Close()
+	paths := []string{}
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, fmt.Errorf("sqlstore: list secret paths: %w", err)
+		}
+		paths = append(paths, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: list secret paths: %w", err)
+	}
+	return paths, nil
+}
+
+// prefixEnd returns the least string that is greater than every string that
+// begins with prefix, in byte order, and false if there is none: if prefix
+// is empty or all 0xff bytes.
+func prefixEnd(prefix string) (string, bool) {
+	b := []byte(prefix)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xff {
+			b[i]++
+			return string(b[:i+1]), true
+		}
+	}
+	return "", false
+}

@@ -1,0 +1,351 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cerberus-go/cerberus"
+	"github.com/cerberus-go/cerberus/internal/storetest"
+	"github.com/cerberus-go/cerberus/service"
+	"github.com/cerberus-go/cerberus/sqlstore"
+	"github.com/cerberus-go/cerberus/sqlstore/sqlite"
+)
+
+func TestStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) service.Store {
+		return mustOpen(t, filepath.Join(t.TempDir(), "cerberus.db"))
+	})
+}
+
+// mustOpen opens the store at path and closes it when t ends.
+func mustOpen(t *testing.T, path string) *sqlstore.DB {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatalf("Open(%q): %v", path, err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return db
+}
+
+// rawDB opens the database file at path directly, to look at its tables.
+func rawDB(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatalf("sql.Open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// mustWrite writes a file.
+func mustWrite(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// count returns the result of a SELECT COUNT(*) query.
+func count(t *testing.T, db *sql.DB, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow(query, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+func TestOpenMigratesOnce(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "cerberus.db")
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	before, err := db.ListCategories(ctx)
+	if err != nil {
+		t.Fatalf("ListCategories: %v", err)
+	}
+	u := &service.User{ID: cerberus.NewID(), Name: "alice", PasswordHash: "h", CreatedAt: time.Now(), UpdatedAt: time.Now()}
+	if err := db.CreateUser(ctx, u); err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	for i := range 2 {
+		db := mustOpen(t, path)
+		after, err := db.ListCategories(ctx)
+		if err != nil {
+			t.Fatalf("ListCategories after reopening: %v", err)
+		}
+		if len(after) != len(before) {
+			t.Fatalf("ListCategories after reopening %d times: got %d categories, want %d", i+1, len(after), len(before))
+		}
+		for j := range after {
+			if *after[j] != *before[j] {
+				t.Fatalf("ListCategories after reopening: got %+v, want %+v", after[j], before[j])
+			}
+		}
+		if _, err := db.FindUserByName(ctx, "alice"); err != nil {
+			t.Fatalf("FindUserByName after reopening: %v", err)
+		}
+	}
+	raw := rawDB(t, path)
+	if n := count(t, raw, `SELECT COUNT(*) FROM schema_version`); n != 1 {
+		t.Fatalf("schema_version has %d rows, want 1", n)
+	}
+	if n := count(t, raw, `SELECT COUNT(*) FROM roles`); n != 3 {
+		t.Fatalf("roles has %d rows, want 3", n)
+	}
+}
+
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "cerberus.db")
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	raw := rawDB(t, path)
+	if _, err := raw.Exec(`INSERT INTO schema_version (version, applied_ts) VALUES (99, 0)`); err != nil {
+		t.Fatalf("insert schema version: %v", err)
+	}
+	db, err = sqlite.Open(ctx, path)
+	if err == nil {
+		db.Close()
+		t.Fatal("Open of a database with schema version 99: got no error")
+	}
+	if msg := err.Error(); !strings.Contains(msg, "version 99") || !strings.Contains(msg, "up to 1") {
+		t.Fatalf("Open of a database with schema version 99: error %q, want it to name versions 99 and 1", msg)
+	}
+	// Nothing was changed.
+	if n := count(t, raw, `SELECT COUNT(*) FROM schema_version`); n != 2 {
+		t.Fatalf("schema_version has %d rows, want 2", n)
+	}
+}
+
+func TestOpenErrPath(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "no", "such", "dir", "cerberus.db")
+	if db, err := sqlite.Open(context.Background(), path); err == nil {
+		db.Close()
+		t.Fatalf("Open(%q): got no error", path)
+	}
+}
+
+func TestOpenErrNotADatabase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cerberus.db")
+	mustWrite(t, path, strings.Repeat("not a database ", 100))
+	if db, err := sqlite.Open(context.Background(), path); err == nil {
+		db.Close()
+		t.Fatalf("Open of a file that is not a database: got no error")
+	}
+}
+
+func TestOpenWAL(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cerberus.db")
+	mustOpen(t, path)
+	var mode string
+	if err := rawDB(t, path).QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil {
+		t.Fatalf("PRAGMA journal_mode: %v", err)
+	}
+	if mode != "wal" {
+		t.Fatalf("journal mode %q, want wal", mode)
+	}
+}
+
+// fixture creates an SDB with a secret in db.
+func fixture(t *testing.T, db *sqlstore.DB) (*cerberus.SDB, *service.SecretRecord) {
+	t.Helper()
+	ctx := context.Background()
+	cs, err := db.ListCategories(ctx)
+	if err != nil {
+		t.Fatalf("ListCategories: %v", err)
+	}
+	roles, err := db.ListRoles(ctx)
+	if err != nil {
+		t.Fatalf("ListRoles: %v", err)
+	}
+	now := time.UnixMilli(1_700_000_000_000).UTC()
+	sdb := &cerberus.SDB{
+		ID: cerberus.NewID(), CategoryID: cs[0].ID, Name: "Vault", Slug: "vault", Path: cs[0].Path + "/vault/",
+		Owner: "owners",
+		UserGroupPermissions: []cerberus.UserGroupPermission{{
+			ID: cerberus.NewID(), Name: "readers", RoleID: roles[0].ID, CreatedBy: "c", LastUpdatedBy: "c", CreatedAt: now, LastUpdatedAt: now,
+		}},
+		IAMPrincipalPermissions: []cerberus.IAMPrincipalPermission{{
+			ID: cerberus.NewID(), ARN: "arn:aws:iam::111122223333:role/r", RoleID: roles[0].ID, CreatedBy: "c", LastUpdatedBy: "c", CreatedAt: now, LastUpdatedAt: now,
+		}},
+		CreatedBy: "c", LastUpdatedBy: "c", CreatedAt: now, LastUpdatedAt: now,
+	}
+	if err := db.CreateSDB(ctx, sdb); err != nil {
+		t.Fatalf("CreateSDB: %v", err)
+	}
+	rec := &service.SecretRecord{
+		SDBID: sdb.ID, Path: "vault/db", Kind: service.KindObject, Ciphertext: []byte("v1"), SizeBytes: 2,
+		CreatedBy: "alice", LastUpdatedBy: "alice", CreatedAt: now, LastUpdatedAt: now,
+	}
+	if err := db.PutSecret(ctx, rec, 0); err != nil {
+		t.Fatalf("PutSecret: %v", err)
+	}
+	return sdb, rec
+}
+
+func TestSecretVersions(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "cerberus.db")
+	db := mustOpen(t, path)
+	sdb, rec := fixture(t, db)
+	ms := func(n int64) time.Time { return time.UnixMilli(1_700_000_000_000 + n).UTC() }
+	for v := int64(2); v <= 3; v++ {
+		next := &service.SecretRecord{
+			SDBID: sdb.ID, Path: rec.Path, Kind: service.KindObject, Ciphertext: fmt.Appendf(nil, "v%d", v), SizeBytes: 2,
+			LastUpdatedBy: fmt.Sprintf("writer%d", v), LastUpdatedAt: ms(v),
+		}
+		if err := db.PutSecret(ctx, next, v-1); err != nil {
+			t.Fatalf("PutSecret(prev %d): %v", v-1, err)
+		}
+	}
+	if err := db.DeleteSecret(ctx, sdb.ID, rec.Path, 3, "deleter", ms(10)); err != nil {
+		t.Fatalf("DeleteSecret: %v", err)
+	}
+
+	rows, err := rawDB(t, path).Query(`SELECT sdb_id, path, kind, version, ciphertext, size_bytes, action,
+	version_created_by, version_created_ts, action_principal, action_ts
+	FROM secret_versions ORDER BY version`)
+	if err != nil {
+		t.Fatalf("query secret_versions: %v", err)
+	}
+	defer rows.Close()
+	type version struct {
+		SDBID, Path, Kind string
+		Version           int64
+		Ciphertext        string
+		Size              int
+		Action            string
+		CreatedBy         string
+		CreatedTS         int64
+		Principal         string
+		ActionTS          int64
+	}
+	const base = 1_700_000_000_000
+	want := []version{
+		{sdb.ID, rec.Path, "OBJECT", 1, "v1", 2, "UPDATE", "alice", base, "writer2", base + 2},
+		{sdb.ID, rec.Path, "OBJECT", 2, "v2", 2, "UPDATE", "writer2", base + 2, "writer3", base + 3},
+		{sdb.ID, rec.Path, "OBJECT", 3, "v3", 2, "DELETE", "writer3", base + 3, "deleter", base + 10},
+	}
+	var got []version
+	for rows.Next() {
+		var v version
+		if err := rows.Scan(&v.SDBID, &v.Path, &v.Kind, &v.Version, &v.Ciphertext, &v.Size, &v.Action,
+			&v.CreatedBy, &v.CreatedTS, &v.Principal, &v.ActionTS); err != nil {
+			t.Fatalf("scan secret_versions: %v", err)
+		}
+		got = append(got, v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("query secret_versions: %v", err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("secret_versions:\n got %+v\nwant %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("secret_versions row %d:\n got %+v\nwant %+v", i, got[i], want[i])
+		}
+	}
+}
+
+func TestSecretVersionsUntouchedOnConflict(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "cerberus.db")
+	db := mustOpen(t, path)
+	sdb, rec := fixture(t, db)
+	stale := *rec
+	if err := db.PutSecret(ctx, &stale, 2); cerberus.Code(err) != cerberus.ECodeConflict {
+		t.Fatalf("PutSecret(prev 2) of version 1: got %v, want a conflict", err)
+	}
+	if err := db.DeleteSecret(ctx, sdb.ID, rec.Path, 2, "x", time.Now()); cerberus.Code(err) != cerberus.ECodeConflict {
+		t.Fatalf("DeleteSecret(prev 2) of version 1: got %v, want a conflict", err)
+	}
+	if n := count(t, rawDB(t, path), `SELECT COUNT(*) FROM secret_versions`); n != 0 {
+		t.Fatalf("secret_versions has %d rows after refused writes, want 0", n)
+	}
+}
+
+func TestDeleteSDBLeavesNoRows(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "cerberus.db")
+	db := mustOpen(t, path)
+	sdb, rec := fixture(t, db)
+	next := *rec
+	if err := db.PutSecret(ctx, &next, 1); err != nil {
+		t.Fatalf("PutSecret: %v", err)
+	}
+	raw := rawDB(t, path)
+	tables := []string{"user_group_permissions", "iam_principal_permissions", "secrets", "secret_versions"}
+	for _, table := range tables {
+		if n := count(t, raw, `SELECT COUNT(*) FROM `+table+` WHERE sdb_id = ?`, sdb.ID); n == 0 {
+			t.Fatalf("%s has no rows of the SDB before DeleteSDB", table)
+		}
+	}
+	if err := db.DeleteSDB(ctx, sdb.ID); err != nil {
+		t.Fatalf("DeleteSDB: %v", err)
+	}
+	for _, table := range append(tables, "sdbs") {
+		if n := count(t, raw, `SELECT COUNT(*) FROM `+table); n != 0 {
+			t.Errorf("%s has %d rows after DeleteSDB, want 0", table, n)
+		}
+	}
+}
+
+// TestWritersShareFile opens the database twice, as two processes would,
+// and races writes through both: the losers see a conflict, never a busy
+// database.
+func TestWritersShareFile(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "cerberus.db")
+	dbs := []*sqlstore.DB{mustOpen(t, path), mustOpen(t, path)}
+	sdb, _ := fixture(t, dbs[0])
+	for round := int64(1); round <= 20; round++ {
+		errs := make(chan error, 2*len(dbs))
+		for i := range 2 * len(dbs) {
+			go func() {
+				rec := &service.SecretRecord{
+					SDBID: sdb.ID, Path: "vault/db", Kind: service.KindObject, Ciphertext: []byte("x"), SizeBytes: 1,
+					LastUpdatedBy: "w", LastUpdatedAt: time.Now(),
+				}
+				errs <- dbs[i%len(dbs)].PutSecret(ctx, rec, round)
+			}()
+		}
+		won := 0
+		for range 2 * len(dbs) {
+			switch err := <-errs; cerberus.Code(err) {
+			case 0:
+				won++
+			case cerberus.ECodeConflict:
+			default:
+				t.Fatalf("PutSecret(prev %d): %v", round, err)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("PutSecret(prev %d): %d writers won, want 1", round, won)
+		}
+	}
+}
