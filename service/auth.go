@@ -39,7 +39,7 @@ func (s *Service) LoginUser(ctx context.Context, username, password string) (*ce
 	defer release()
 	u, err := s.store.FindUserByName(ctx, username)
 	if cerberus.Code(err) == cerberus.ECodeNotFound {
-		userauth.VerifyDummy(password)
+		_, _ = userauth.VerifyPassword(s.dummyHash(), password)
 		ev.SetReason(fmt.Sprintf("unknown user %q", username))
 		return nil, errBadCredentials()
 	} else if err != nil {

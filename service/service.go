@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/cerberus-go/cerberus"
@@ -52,6 +53,10 @@ type Service struct {
 	// pwSlots bounds concurrent password hashing, each of which takes
 	// tens of MiB of memory.
 	pwSlots chan struct{}
+	// dummyHash is checked when a user does not exist, so that an unknown
+	// user costs as much time as a wrong password. It is made on first use,
+	// to keep start-up fast.
+	dummyHash func() string
 }
 
 var (
@@ -81,7 +86,8 @@ func New(ctx context.Context, store Store, sealer Sealer, cfg Config) (*Service,
 	if cfg.MaxSecretSize <= 0 {
 		cfg.MaxSecretSize = cerberus.DefaultMaxSecretSize
 	}
-	s := &Service{store: store, sealer: sealer, cfg: cfg, pwSlots: make(chan struct{}, 4)}
+	s := &Service{store: store, sealer: sealer, cfg: cfg, pwSlots: make(chan struct{}, 4),
+		dummyHash: sync.OnceValue(func() string { return userauth.HashPassword("cerberus-dummy-password") })}
 	hk, err := s.serverKey(ctx, keyTokenHMAC)
 	if err != nil {
 		return nil, err

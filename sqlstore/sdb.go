@@ -98,9 +98,9 @@ func (db *DB) CreateSDB(ctx context.Context, sdb *cerberus.SDB) error {
 }
 
 // UpdateSDB implements service.Store. The permissions replace the stored
-// ones whole, with the ids and audit fields they are given. A new owner
-// takes over the owner's grant, as in the original server, which records
-// sdb's last updater.
+// ones whole, with the ids and audit fields they are given. When the owner
+// changes, the owner's grant passes to the new group, as in the original
+// server, with sdb's last-updated fields.
 func (db *DB) UpdateSDB(ctx context.Context, sdb *cerberus.SDB) error {
 	return db.writeTx(ctx, func(tx *sql.Tx) error {
 		res, err := db.exec(ctx, tx, `UPDATE sdbs SET description = ?, last_updated_by = ?, last_updated_ts = ? WHERE id = ?`,

@@ -40,10 +40,10 @@ type DB struct {
 	dialect dialect
 }
 
-// NewSQLite returns a DB over an SQLite database. Every transaction runs on
-// write, which should hold a single connection that begins transactions
-// with BEGIN IMMEDIATE; read serves the reads outside transactions and may be
-// a pool. The DB takes ownership of both handles: Close closes them.
+// NewSQLite returns a DB over an SQLite database. Writes run on write, which
+// should hold a single connection that begins transactions with BEGIN
+// IMMEDIATE; reads run on read, which may be a pool of read-only
+// connections. The DB takes ownership of both handles: Close closes them.
 //
 // The schema must be brought up to date with Migrate before use.
 func NewSQLite(write, read *sql.DB) *DB {
@@ -183,6 +183,7 @@ func millis(t time.Time) int64 { return t.UnixMilli() }
 // msTime scans stored Unix milliseconds into a time in UTC.
 type msTime struct{ t *time.Time }
 
+// Scan implements sql.Scanner.
 func (m msTime) Scan(src any) error {
 	var n sql.NullInt64
 	if err := n.Scan(src); err != nil {
@@ -208,6 +209,7 @@ func encodeStrings(ss []string) string {
 // empty one gives nil.
 type jsonStrings struct{ ss *[]string }
 
+// Scan implements sql.Scanner.
 func (j jsonStrings) Scan(src any) error {
 	var s sql.NullString
 	if err := s.Scan(src); err != nil {

@@ -80,16 +80,6 @@ func VerifyPassword(hash, pw string) (bool, error) {
 	return false, ErrMalformedHash
 }
 
-// dummyHash is verified against when a user does not exist, so that an
-// unknown user costs as much time as a wrong password.
-var dummyHash = HashPassword("cerberus-dummy-password")
-
-// VerifyDummy spends the time of one password verification and returns
-// false.
-func VerifyDummy(pw string) bool {
-	_, _ = VerifyPassword(dummyHash, pw)
-	return false
-}
 
 func verifyArgon2id(hash, pw string) (bool, error) {
 	parts := strings.Split(hash, "$")

@@ -88,10 +88,12 @@ func createFile(path string) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: create database: %w", err)
 	}
-	// The umask may have taken bits from the mode, never added any; set it
-	// exactly so that the database's journal files get it too.
-	err = f.Chmod(0o600)
-	return errors.Join(err, f.Close())
+	// The umask may have cleared bits of the mode. Set it exactly: SQLite
+	// gives the -wal and -shm files the mode of the database file.
+	if err := errors.Join(f.Chmod(0o600), f.Close()); err != nil {
+		return fmt.Errorf("sqlite: create database: %w", err)
+	}
+	return nil
 }
 
 // openHandle opens a handle on the database file URI with the driver

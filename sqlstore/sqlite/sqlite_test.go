@@ -141,6 +141,21 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	}
 }
 
+func TestOpenOddPath(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "a dir?#%20", "cerberus ?x=1#y.db")
+	if err := os.Mkdir(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	db := mustOpen(t, path)
+	if _, err := db.ListRoles(ctx); err != nil {
+		t.Fatalf("ListRoles: %v", err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("the database is not at %q: %v", path, err)
+	}
+}
+
 func TestOpenErrPath(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "no", "such", "dir", "cerberus.db")
 	if db, err := sqlite.Open(context.Background(), path); err == nil {

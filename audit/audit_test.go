@@ -1,0 +1,61 @@
+package audit_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cerberus-go/cerberus/audit"
+)
+
+func TestLoggerWritesOneLinePerEvent(t *testing.T) {
+	var buf bytes.Buffer
+	l := audit.NewLogger(&buf)
+	var wg sync.WaitGroup
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e := &audit.Event{Time: time.Unix(0, 0).UTC(), Method: "GET", Path: "/v1/secret/app/x/y", Status: 403}
+			ctx := audit.NewContext(context.Background(), e)
+			audit.FromContext(ctx).SetPrincipal("USER", "alice", false)
+			audit.FromContext(ctx).SetAction("read secret app/x/y")
+			audit.FromContext(ctx).SetSDB("sdb-1")
+			audit.FromContext(ctx).SetReason("no role")
+			if err := l.Log(e); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if len(lines) != 50 {
+		t.Fatalf("%d lines, want 50", len(lines))
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"principal_name": "alice", "principal_type": "USER", "action": "read secret app/x/y",
+		"sdb_id": "sdb-1", "reason": "no role", "status_code": 403.0, "was_success": false, "http_method": "GET"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+}
+
+func TestNilEventSettersDoNothing(t *testing.T) {
+	e := audit.FromContext(context.Background())
+	if e != nil {
+		t.Fatal("FromContext of a bare context is not nil")
+	}
+	e.SetAction("x")
+	e.SetSDB("x")
+	e.SetReason("x")
+	e.SetPrincipal("USER", "x", true)
+}
