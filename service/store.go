@@ -58,8 +58,9 @@ type Store interface {
 
 	// CreateUser stores a local user. Returns ECodeUserExists.
 	CreateUser(ctx context.Context, u *User) error
-	// UpdateUser replaces a user's password hash, groups, TOTP fields.
-	// Returns ECodeNotFound.
+	// UpdateUser replaces a user's password hash, groups, TOTP secret and
+	// UpdatedAt, finding it by ID. It leaves the TOTP counter alone: only
+	// AdvanceTOTPCounter moves it. Returns ECodeNotFound.
 	UpdateUser(ctx context.Context, u *User) error
 	// DeleteUser deletes a user and every token issued to it. Returns
 	// ECodeNotFound.

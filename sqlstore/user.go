@@ -35,12 +35,12 @@ func (db *DB) CreateUser(ctx context.Context, u *service.User) error {
 }
 
 // UpdateUser implements service.Store. It finds the user by u.ID and also
-// replaces its UpdatedAt.
+// replaces its UpdatedAt; it never moves the TOTP counter.
 func (db *DB) UpdateUser(ctx context.Context, u *service.User) error {
 	res, err := db.exec(ctx, db.write, `UPDATE users
-	SET password_hash = ?, group_names = ?, totp_secret = ?, totp_last_counter = ?, updated_ts = ?
+	SET password_hash = ?, group_names = ?, totp_secret = ?, updated_ts = ?
 	WHERE id = ?`,
-		u.PasswordHash, encodeStrings(u.Groups), u.TOTPSecret, u.TOTPLastCounter, millis(u.UpdatedAt), u.ID)
+		u.PasswordHash, encodeStrings(u.Groups), u.TOTPSecret, millis(u.UpdatedAt), u.ID)
 	if err != nil {
 		return fmt.Errorf("sqlstore: update user: %w", err)
 	}

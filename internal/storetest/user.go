@@ -95,8 +95,8 @@ func testUpdateUserOK(t *testing.T, s service.Store) {
 		func(u *service.User) { u.PasswordHash = "$2a$10$abcdefghijklmnopqrstuv" },
 		func(u *service.User) { u.Groups = []string{"admins"} },
 		func(u *service.User) { u.Groups = nil },
-		func(u *service.User) { u.TOTPSecret, u.TOTPLastCounter = nil, 0 },
-		func(u *service.User) { u.TOTPSecret, u.TOTPLastCounter = []byte("new seed"), 57_000_000 },
+		func(u *service.User) { u.TOTPSecret = nil },
+		func(u *service.User) { u.TOTPSecret = []byte("new seed") },
 	} {
 		edit(u)
 		u.UpdatedAt = at(int64(10 + i))
@@ -108,6 +108,18 @@ func testUpdateUserOK(t *testing.T, s service.Store) {
 	got, err := s.FindUserByName(ctx, other.Name)
 	mustOK(t, "FindUserByName", err)
 	wantEqual(t, "FindUserByName of another user", got, other)
+
+	// Only AdvanceTOTPCounter moves the counter: an update from a stale
+	// copy must not lower it and so re-open a used code.
+	mustOK(t, "AdvanceTOTPCounter", s.AdvanceTOTPCounter(ctx, u.ID, 57_000_500))
+	stale := *u
+	stale.TOTPLastCounter = 1
+	mustOK(t, "UpdateUser", s.UpdateUser(ctx, &stale))
+	got, err = s.FindUserByName(ctx, u.Name)
+	mustOK(t, "FindUserByName", err)
+	if got.TOTPLastCounter != 57_000_500 {
+		t.Fatalf("TOTPLastCounter after UpdateUser from a stale copy = %d, want 57000500", got.TOTPLastCounter)
+	}
 }
 
 func testUpdateUserErrNotFound(t *testing.T, s service.Store) {
@@ -194,6 +206,18 @@ func testAdvanceTOTPCounterOK(t *testing.T, s service.Store) {
 	got, err := s.FindUserByName(ctx, other.Name)
 	mustOK(t, "FindUserByName", err)
 	wantEqual(t, "FindUserByName of another user", got, other)
+
+	// Only AdvanceTOTPCounter moves the counter: an update from a stale
+	// copy must not lower it and so re-open a used code.
+	mustOK(t, "AdvanceTOTPCounter", s.AdvanceTOTPCounter(ctx, u.ID, 57_000_500))
+	stale := *u
+	stale.TOTPLastCounter = 1
+	mustOK(t, "UpdateUser", s.UpdateUser(ctx, &stale))
+	got, err = s.FindUserByName(ctx, u.Name)
+	mustOK(t, "FindUserByName", err)
+	if got.TOTPLastCounter != 57_000_500 {
+		t.Fatalf("TOTPLastCounter after UpdateUser from a stale copy = %d, want 57000500", got.TOTPLastCounter)
+	}
 }
 
 func testAdvanceTOTPCounterErrConflict(t *testing.T, s service.Store) {
