@@ -80,7 +80,6 @@ func VerifyPassword(hash, pw string) (bool, error) {
 	return false, ErrMalformedHash
 }
 
-
 func verifyArgon2id(hash, pw string) (bool, error) {
 	parts := strings.Split(hash, "$")
 	// "", "argon2id", "v=19", "m=..,t=..,p=..", salt, key
