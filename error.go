@@ -44,6 +44,11 @@ const (
 	ECodeIAMRoleInvalid     ErrorCode = 99206
 	ECodeIAMARNInvalid      ErrorCode = 99226
 	ECodeIAMPrincipalRepeat ErrorCode = 99227
+	// STS login.
+	ECodeIAMPrincipalInvalid ErrorCode = 99216 // principal granted on no SDB
+	ECodeMissingAWSHeaders   ErrorCode = 99236
+	ECodeSignatureMismatch   ErrorCode = 99237
+	ECodeExpiredAWSToken     ErrorCode = 99238
 )
 
 // Error is a domain error: a code from the table above and a message that is
