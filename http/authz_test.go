@@ -54,6 +54,7 @@ type authzEndpoint struct {
 }
 
 func TestAuthorizationMatrix(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, apitest.Options{MaxRefreshCount: 5})
 	users := map[string]struct {
 		name   string

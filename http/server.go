@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/cerberus-go/cerberus"
@@ -74,7 +76,7 @@ func NewServer(cfg Config) *Server {
 }
 
 func (s *Server) routes() {
-	paths := map[string]bool{}
+	allowed := map[string][]string{} // path → its methods, for 405 answers
 	type route struct {
 		methods []string
 		path    string
@@ -95,6 +97,11 @@ func (s *Server) routes() {
 		{[]string{"GET"}, "/v2/safe-deposit-box/{id}", s.authed(s.handleGetSDB)},
 		{[]string{"PUT"}, "/v2/safe-deposit-box/{id}", s.authed(s.handleUpdateSDB)},
 		{[]string{"DELETE"}, "/v2/safe-deposit-box/{id}", s.authed(s.handleDeleteSDB)},
+		// "/v1/secret" itself is a route, so that the mux does not redirect
+		// it to "/v1/secret/" (which cleanPath turns back): it answers 400.
+		{[]string{"GET"}, "/v1/secret", s.authed(s.handleReadSecret)},
+		{[]string{"PUT", "POST"}, "/v1/secret", s.authed(s.handleWriteSecret)},
+		{[]string{"DELETE"}, "/v1/secret", s.authed(s.handleDeleteSecret)},
 		{[]string{"GET"}, "/v1/secret/{path...}", s.authed(s.handleReadSecret)},
 		{[]string{"PUT", "POST"}, "/v1/secret/{path...}", s.authed(s.handleWriteSecret)},
 		{[]string{"DELETE"}, "/v1/secret/{path...}", s.authed(s.handleDeleteSecret)},
@@ -102,12 +109,19 @@ func (s *Server) routes() {
 		for _, m := range rt.methods {
 			s.mux.HandleFunc(m+" "+rt.path, rt.h)
 		}
-		// The method-less pattern catches the other methods: patterns with
-		// a method are more specific and win.
-		if !paths[rt.path] {
-			paths[rt.path] = true
-			s.mux.HandleFunc(rt.path, s.handleMethodNotAllowed)
+		allowed[rt.path] = append(allowed[rt.path], rt.methods...)
+	}
+	// A method-less pattern per path catches the other methods: patterns
+	// with a method are more specific and win.
+	for path, methods := range allowed {
+		if slices.Contains(methods, "GET") {
+			methods = append(methods, "HEAD")
 		}
+		allow := strings.Join(methods, ", ")
+		s.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			s.writeError(w, r, cerberus.Errorf(cerberus.ECodeMethodNotAllowed, "Method %s is not allowed on this path; use %s.", r.Method, allow))
+		})
 	}
 	s.mux.HandleFunc("/", s.handleNotFound)
 }
@@ -222,10 +236,6 @@ func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 
 func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
 	s.writeError(w, r, cerberus.Errorf(cerberus.ECodeNotFound, "Not found"))
-}
-
-func (s *Server) handleMethodNotAllowed(w http.ResponseWriter, r *http.Request) {
-	s.writeError(w, r, cerberus.Errorf(cerberus.ECodeMethodNotAllowed, "Method %s is not allowed on this path.", r.Method))
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {

@@ -45,6 +45,9 @@ type harness struct {
 	// redirect is seen as what it is.
 	noRedirect *http.Client
 
+	// db is a read-only view of the store, opened on first use.
+	db *sql.DB
+
 	mu       sync.Mutex
 	requests []sentRequest
 	tokens   []string // every token the server issued
@@ -63,12 +66,20 @@ func newHarness(tb testing.TB, opts apitest.Options) *harness {
 	env := apitest.New(tb, opts)
 	tr := &http.Transport{}
 	tb.Cleanup(tr.CloseIdleConnections)
-	return &harness{
+	h := &harness{
 		env: env,
 		noRedirect: &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		}},
 	}
+	tb.Cleanup(func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.db != nil {
+			h.db.Close()
+		}
+	})
+	return h
 }
 
 // record notes a finished request and checks what every response must
@@ -523,11 +534,17 @@ func (h *harness) checkAudit(tb testing.TB) {
 // equal snapshots mean that nothing was written in between.
 func (h *harness) dbSnapshot(tb testing.TB) string {
 	tb.Helper()
-	db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Path: h.env.DBPath, RawQuery: "mode=ro&_pragma=busy_timeout(5000)"}).String())
-	if err != nil {
-		tb.Fatalf("open %s: %v", h.env.DBPath, err)
+	h.mu.Lock()
+	if h.db == nil {
+		db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Path: h.env.DBPath, RawQuery: "mode=ro&_pragma=busy_timeout(5000)"}).String())
+		if err != nil {
+			h.mu.Unlock()
+			tb.Fatalf("open %s: %v", h.env.DBPath, err)
+		}
+		h.db = db // closed by the cleanup of newHarness
 	}
-	defer db.Close()
+	db := h.db
+	h.mu.Unlock()
 	var tables []string
 	rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
 	if err != nil {

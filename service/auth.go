@@ -58,7 +58,7 @@ func (s *Service) LoginUser(ctx context.Context, username, password string) (*ce
 			Status:     cerberus.AuthMFARequired,
 			UserID:     u.ID,
 			Username:   u.Name,
-			StateToken: s.state.Issue(u.Name, s.now()),
+			StateToken: s.state.Issue(u.Name, u.TOTPLastCounter, s.now()),
 			Devices:    []cerberus.MFADevice{{ID: totpDeviceID, Name: "Authenticator app (TOTP)"}},
 		}, nil
 	}
@@ -91,7 +91,7 @@ func (s *Service) userLoggedIn(ctx context.Context, u *User) (*cerberus.AuthResu
 func (s *Service) CheckMFA(ctx context.Context, stateToken, deviceID, otp string) (*cerberus.AuthResult, error) {
 	ev := audit.FromContext(ctx)
 	ev.SetAction("mfa check")
-	name, err := s.state.Check(stateToken, s.now())
+	name, issuedAt, err := s.state.Check(stateToken, s.now())
 	if err != nil {
 		ev.SetReason("invalid or expired state token")
 		return nil, errBadCredentials()
@@ -103,8 +103,17 @@ func (s *Service) CheckMFA(ctx context.Context, stateToken, deviceID, otp string
 	} else if err != nil {
 		return nil, err
 	}
+	if u.TOTPLastCounter != issuedAt {
+		ev.SetReason(fmt.Sprintf("state token of user %q already used", name))
+		return nil, errBadCredentials()
+	}
 	errFactor := cerberus.Errorf(cerberus.ECodeFactorInvalid, "The one-time code is invalid.")
+	if !s.mfaFailures.allow(name, s.now()) {
+		ev.SetReason(fmt.Sprintf("too many wrong one-time codes for user %q", name))
+		return nil, errFactor
+	}
 	if deviceID != totpDeviceID {
+		s.mfaFailures.fail(name, s.now())
 		ev.SetReason(fmt.Sprintf("unknown device %q for user %q", deviceID, name))
 		return nil, errFactor
 	}
@@ -114,15 +123,18 @@ func (s *Service) CheckMFA(ctx context.Context, stateToken, deviceID, otp string
 	}
 	counter, ok := userauth.CheckTOTP(string(seed), otp, s.now())
 	if !ok {
+		s.mfaFailures.fail(name, s.now())
 		ev.SetReason(fmt.Sprintf("wrong one-time code for user %q", name))
 		return nil, errFactor
 	}
 	if err := s.store.AdvanceTOTPCounter(ctx, u.ID, counter); cerberus.Code(err) == cerberus.ECodeConflict {
+		s.mfaFailures.fail(name, s.now())
 		ev.SetReason(fmt.Sprintf("replayed one-time code for user %q", name))
 		return nil, errFactor
 	} else if err != nil {
 		return nil, err
 	}
+	s.mfaFailures.reset(name)
 	return s.userLoggedIn(ctx, u)
 }
 

@@ -3,16 +3,53 @@ package service
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/cerberus-go/cerberus"
 	"github.com/cerberus-go/cerberus/audit"
 )
 
-// writeAttempts bounds the retries of a secret write that lost a race.
-const writeAttempts = 5
+// writeAttempts bounds the retries of a secret write that lost a race
+// with a write on another node; writes on one node queue on writeLocks.
+const writeAttempts = 10
+
+// writeLocks serializes the writes of one secret within this node, so that
+// the writers of a hot secret queue instead of conflicting: last write wins,
+// as in the original. Keys share one of len(writeLocks) stripes.
+type writeLocks [64]sync.Mutex
+
+func (w *writeLocks) lock(sdbID, path string) (unlock func()) {
+	h := fnv.New32a()
+	h.Write([]byte(sdbID))
+	h.Write([]byte{0})
+	h.Write([]byte(path))
+	m := &w[h.Sum32()%uint32(len(w))]
+	m.Lock()
+	return m.Unlock
+}
+
+// retryConflict runs op until it does not report ECodeConflict, at most
+// writeAttempts times, waiting a little longer, with jitter, each time.
+func retryConflict(ctx context.Context, op func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := op()
+		if cerberus.Code(err) != cerberus.ECodeConflict || attempt == writeAttempts {
+			return err
+		}
+		wait := time.Duration(attempt)*time.Millisecond + rand.N(time.Duration(attempt)*time.Millisecond)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
 
 // secretAAD binds a ciphertext to its record: kind, SDB, stored path and
 // version. A ciphertext copied to any other record fails to open.
@@ -124,12 +161,8 @@ func (s *Service) WriteSecret(ctx context.Context, p cerberus.SecretPath, data c
 	if _, err := cerberus.ParseSecretBody(data.Reveal(), s.cfg.MaxSecretSize); err != nil {
 		return err
 	}
-	for attempt := 0; ; attempt++ {
-		err := s.writeOnce(ctx, sdb.ID, p.Stored(), data, pr.Name)
-		if cerberus.Code(err) != cerberus.ECodeConflict || attempt+1 == writeAttempts {
-			return err
-		}
-	}
+	defer s.writeLocks.lock(sdb.ID, p.Stored())()
+	return retryConflict(ctx, func() error { return s.writeOnce(ctx, sdb.ID, p.Stored(), data, pr.Name) })
 }
 
 func (s *Service) writeOnce(ctx context.Context, sdbID, path string, data cerberus.SecretData, by string) error {
@@ -172,16 +205,14 @@ func (s *Service) DeleteSecret(ctx context.Context, p cerberus.SecretPath) error
 	if p.Sub == "" {
 		return notFound
 	}
-	for attempt := 0; ; attempt++ {
+	defer s.writeLocks.lock(sdb.ID, p.Stored())()
+	return retryConflict(ctx, func() error {
 		cur, err := s.store.FindSecret(ctx, sdb.ID, p.Stored())
 		if cerberus.Code(err) == cerberus.ECodeNotFound || (err == nil && cur.Kind != KindObject) {
 			return notFound
 		} else if err != nil {
 			return err
 		}
-		err = s.store.DeleteSecret(ctx, sdb.ID, p.Stored(), cur.Version, pr.Name, s.now())
-		if cerberus.Code(err) != cerberus.ECodeConflict || attempt+1 == writeAttempts {
-			return err
-		}
-	}
+		return s.store.DeleteSecret(ctx, sdb.ID, p.Stored(), cur.Version, pr.Name, s.now())
+	})
 }

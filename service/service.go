@@ -56,7 +56,9 @@ type Service struct {
 	// dummyHash is checked when a user does not exist, so that an unknown
 	// user costs as much time as a wrong password. It is made on first use,
 	// to keep start-up fast.
-	dummyHash func() string
+	dummyHash   func() string
+	writeLocks  writeLocks
+	mfaFailures failureCounter
 }
 
 var (

@@ -13,7 +13,10 @@ import (
 
 // StateSigner issues and checks MFA state tokens: a login that passed the
 // password step and waits for its second factor. A state token names the
-// user and its expiry and is signed with HMAC-SHA256; nothing is stored.
+// user, its expiry and the user's TOTP counter when it was issued, and is
+// signed with HMAC-SHA256; nothing is stored. The counter makes a state
+// token single-use: once a code is accepted the user's counter moves past
+// it, and the caller refuses every state token issued before.
 type StateSigner struct {
 	key []byte
 	ttl time.Duration
@@ -31,42 +34,47 @@ func NewStateSigner(key []byte, ttl time.Duration) (*StateSigner, error) {
 	return &StateSigner{key: append([]byte(nil), key...), ttl: ttl}, nil
 }
 
-const maxUserIDLen = 64
+const maxUserLen = 128
 
-// Issue returns a state token for userID valid from now for the signer's
-// lifetime.
-func (s *StateSigner) Issue(userID string, now time.Time) string {
-	payload := make([]byte, 8+16, 8+16+len(userID))
+// header is the fixed part of a state token's payload: expiry, counter and
+// a random nonce.
+const header = 8 + 8 + 16
+
+// Issue returns a state token for user, whose last used TOTP counter is
+// counter, valid from now for the signer's lifetime.
+func (s *StateSigner) Issue(user string, counter int64, now time.Time) string {
+	payload := make([]byte, header, header+len(user))
 	binary.BigEndian.PutUint64(payload, uint64(now.Add(s.ttl).Unix()))
-	_, _ = rand.Read(payload[8:24])
-	payload = append(payload, userID...)
+	binary.BigEndian.PutUint64(payload[8:], uint64(counter))
+	_, _ = rand.Read(payload[16:header])
+	payload = append(payload, user...)
 	enc := base64.RawURLEncoding
 	return enc.EncodeToString(payload) + "." + enc.EncodeToString(s.mac(payload))
 }
 
-// Check returns the user id of a valid state token at time now, or
-// ErrBadState.
-func (s *StateSigner) Check(tok string, now time.Time) (string, error) {
-	if len(tok) > 256 {
-		return "", ErrBadState
+// Check returns the user and the TOTP counter of a valid state token at
+// time now, or ErrBadState.
+func (s *StateSigner) Check(tok string, now time.Time) (user string, counter int64, err error) {
+	if len(tok) > 300 {
+		return "", 0, ErrBadState
 	}
 	p, m, ok := strings.Cut(tok, ".")
 	if !ok {
-		return "", ErrBadState
+		return "", 0, ErrBadState
 	}
 	enc := base64.RawURLEncoding
 	payload, err1 := enc.DecodeString(p)
 	mac, err2 := enc.DecodeString(m)
-	if err1 != nil || err2 != nil || len(payload) <= 24 || len(payload) > 24+maxUserIDLen {
-		return "", ErrBadState
+	if err1 != nil || err2 != nil || len(payload) <= header || len(payload) > header+maxUserLen {
+		return "", 0, ErrBadState
 	}
 	if !hmac.Equal(mac, s.mac(payload)) {
-		return "", ErrBadState
+		return "", 0, ErrBadState
 	}
 	if now.Unix() > int64(binary.BigEndian.Uint64(payload)) {
-		return "", ErrBadState
+		return "", 0, ErrBadState
 	}
-	return string(payload[24:]), nil
+	return string(payload[header:]), int64(binary.BigEndian.Uint64(payload[8:])), nil
 }
 
 func (s *StateSigner) mac(payload []byte) []byte {

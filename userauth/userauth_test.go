@@ -110,9 +110,9 @@ func TestStateSigner(t *testing.T) {
 	}
 	other, _ := userauth.NewStateSigner(bytes.Repeat([]byte{8}, 32), 5*time.Minute)
 	now := time.Unix(1_800_000_000, 0)
-	tok := s.Issue("user-1", now)
-	if id, err := s.Check(tok, now.Add(4*time.Minute)); err != nil || id != "user-1" {
-		t.Fatalf("Check(valid) = %q, %v", id, err)
+	tok := s.Issue("user-1", 57_000_000, now)
+	if id, counter, err := s.Check(tok, now.Add(4*time.Minute)); err != nil || id != "user-1" || counter != 57_000_000 {
+		t.Fatalf("Check(valid) = %q, %d, %v", id, counter, err)
 	}
 	flipped := []byte(tok)
 	flipped[3] ^= 1
@@ -132,7 +132,7 @@ func TestStateSigner(t *testing.T) {
 	}
 	for name, b := range bad {
 		t.Run(name, func(t *testing.T) {
-			if _, err := b.s.Check(b.tok, b.at); !errors.Is(err, userauth.ErrBadState) {
+			if _, _, err := b.s.Check(b.tok, b.at); !errors.Is(err, userauth.ErrBadState) {
 				t.Fatalf("Check = %v, want ErrBadState", err)
 			}
 		})
