@@ -205,4 +205,17 @@ type IssuedToken struct {
 	Principal       Principal
 	LeaseDuration   time.Duration
 	MaxRefreshCount int
+	// AWSRegion is the region of the STS login that issued the token, for
+	// IAM principals.
+	AWSRegion string
+}
+
+// AWSSignature is what a client sends to log in as an AWS IAM principal:
+// the headers of an STS GetCallerIdentity request it signed with its own
+// credentials. Nothing else of the request is used.
+type AWSSignature struct {
+	Authorization string // Authorization
+	AmzDate       string // X-Amz-Date
+	SecurityToken string // X-Amz-Security-Token, optional
+	ServerID      string // X-Cerberus-Server-ID, optional
 }

@@ -20,6 +20,15 @@ type AuthService interface {
 	// ECodeFactorInvalid for a wrong code.
 	CheckMFA(ctx context.Context, stateToken, deviceID, otp string) (*AuthResult, error)
 
+	// LoginSTS completes the caller's signed STS GetCallerIdentity request
+	// and issues a token for the ARN STS returns. Returns
+	// ECodeMissingAWSHeaders, ECodeBadRequest (bad signature header or
+	// region), ECodeSignatureMismatch, ECodeExpiredAWSToken,
+	// ECodeBadCredentials (other refusals, or a bad server ID),
+	// ECodeUnavailable when STS cannot be reached, and
+	// ECodeIAMPrincipalInvalid when the principal is granted on no SDB.
+	LoginSTS(ctx context.Context, sig AWSSignature) (*IssuedToken, error)
+
 	// RefreshToken revokes the caller's token and issues a new one with the
 	// same groups. Returns ECodeUserOnly for an IAM principal and
 	// ECodeRefreshLimit when the refresh limit is reached.

@@ -77,6 +77,29 @@ func (s *Server) handleMFACheck(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusOK, toAuthResponse(res))
 }
 
+// handleSTSLogin reads only the signature headers: the body and every other
+// header the caller sends are ignored.
+func (s *Server) handleSTSLogin(w http.ResponseWriter, r *http.Request) {
+	it, err := s.auth.LoginSTS(r.Context(), cerberus.AWSSignature{
+		Authorization: r.Header.Get("Authorization"),
+		AmzDate:       r.Header.Get("X-Amz-Date"),
+		SecurityToken: r.Header.Get("X-Amz-Security-Token"),
+		ServerID:      r.Header.Get("X-Cerberus-Server-ID"),
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, toIAMToken(it))
+}
+
+// handleKMSLogin answers the deprecated KMS logins, which STS replaces.
+func (s *Server) handleKMSLogin(w http.ResponseWriter, r *http.Request) {
+	audit.FromContext(r.Context()).SetReason("deprecated KMS login")
+	s.writeError(w, r, cerberus.Errorf(cerberus.ECodeBadRequest,
+		"Request will not be completed. KMS-based IAM authentication is not offered: sign an AWS STS GetCallerIdentity request and POST its headers to /v2/auth/sts-identity (every official client does this with its STS auth)."))
+}
+
 func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) {
 	res, err := s.auth.RefreshToken(r.Context())
 	if err != nil {

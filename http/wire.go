@@ -168,6 +168,25 @@ func toUserToken(t *cerberus.IssuedToken) *tokenJSON {
 	}
 }
 
+// toIAMToken is the bare token object of STS logins.
+func toIAMToken(t *cerberus.IssuedToken) *tokenJSON {
+	p := t.Principal
+	return &tokenJSON{
+		ClientToken: t.Token.Reveal(),
+		Policies:    []string{},
+		Metadata: map[string]string{
+			"username":              p.Name,
+			"aws_iam_principal_arn": p.Name,
+			"aws_region":            t.AWSRegion,
+			"is_iam_principal":      "true",
+			"is_admin":              strconv.FormatBool(p.IsAdmin),
+			"groups":                strings.Join(p.Groups, ","),
+		},
+		LeaseDuration: int64(t.LeaseDuration / time.Second),
+		Renewable:     false,
+	}
+}
+
 type deviceJSON struct {
 	ID              string `json:"id"`
 	Name            string `json:"name"`

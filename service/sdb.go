@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/cerberus-go/cerberus"
 	"github.com/cerberus-go/cerberus/audit"
+	"github.com/cerberus-go/cerberus/stsauth"
 )
 
 // Limits of SDB fields, as in the original.
@@ -20,7 +20,6 @@ const (
 	MaxSDBNameLength        = 100
 	MaxSDBDescriptionLength = 1000
 	MaxGroupNameLength      = 255
-	MaxARNLength            = 255
 	// MaxPermissions bounds each permission list of one SDB.
 	MaxPermissions = 500
 )
@@ -77,8 +76,9 @@ func (s *Service) roleOn(p *cerberus.Principal, sdb *cerberus.SDB) (cerberus.Rol
 			}
 		}
 	case cerberus.PrincipalIAM:
+		candidates := grantCandidates(p.Name)
 		for _, g := range sdb.IAMPrincipalPermissions {
-			if g.ARN == p.Name {
+			if slices.Contains(candidates, g.ARN) {
 				consider(g.RoleID)
 			}
 		}
@@ -98,7 +98,7 @@ func (s *Service) FindSDBs(ctx context.Context) ([]*cerberus.SDB, error) {
 	case cerberus.PrincipalUser:
 		groups = p.Groups
 	case cerberus.PrincipalIAM:
-		arns = []string{p.Name}
+		arns = grantCandidates(p.Name)
 	}
 	return s.store.FindSDBsForPrincipal(ctx, groups, arns)
 }
@@ -252,10 +252,6 @@ func (s *Service) setPermissions(sdb, old *cerberus.SDB, in *cerberus.SDBInput, 
 	}
 }
 
-// iamARN is what a grant may name: a role, user, assumed-role session or
-// federated user of an account, or the account root.
-var iamARN = regexp.MustCompile(`^arn:(aws|aws-cn|aws-us-gov):(iam|sts)::\d{12}:(root|(role|user|assumed-role|federated-user)/[\x21-\x7e]+)$`)
-
 func (s *Service) validateSDB(in *cerberus.SDBInput, creating bool) error {
 	bad := cerberus.Errorf
 	if creating {
@@ -302,9 +298,10 @@ func (s *Service) validateSDB(in *cerberus.SDBInput, creating bool) error {
 	}
 	seen = map[string]bool{}
 	for _, g := range in.IAMPrincipalPermissions {
+		if err := stsauth.ValidateGrantARN(g.Name); err != nil {
+			return err
+		}
 		switch {
-		case len(g.Name) > MaxARNLength || !iamARN.MatchString(g.Name):
-			return bad(cerberus.ECodeIAMARNInvalid, "Invalid AWS IAM principal ARN %q: expected arn:aws:iam::<12-digit account>:role/<name>, …:user/<name>, arn:aws:sts::<account>:assumed-role/<role>/<session> or …:root.", g.Name)
 		case seen[g.Name]:
 			return bad(cerberus.ECodeIAMPrincipalRepeat, "The IAM principal %q is listed more than once.", g.Name)
 		case s.roles[g.RoleID] == "":

@@ -29,6 +29,11 @@ type Sealer interface {
 type Config struct {
 	// AdminGroups are the user groups whose members are admins.
 	AdminGroups []string
+	// AdminARNs are the IAM principals that are admins; an assumed-role
+	// session is an admin when its base role is listed.
+	AdminARNs []string
+	// STS completes STS logins; nil disables them.
+	STS CallerIdentifier
 	// TokenTTL is the lifetime of user tokens.
 	TokenTTL time.Duration
 	// MaxRefreshCount bounds how many times a token can be refreshed.

@@ -28,8 +28,9 @@ const (
 	databaseFile  = "cerberus.db"
 )
 
-// openBackend opens (creating on first use) the data directory of cfg.
-func openBackend(ctx context.Context, cfg *Config, logger *slog.Logger) (*backend, error) {
+// openBackend opens (creating on first use) the data directory of cfg. sts
+// completes STS logins; the user commands, which need none, pass nil.
+func openBackend(ctx context.Context, cfg *Config, sts service.CallerIdentifier, logger *slog.Logger) (*backend, error) {
 	if err := prepareDataDir(cfg.Data); err != nil {
 		return nil, err
 	}
@@ -56,6 +57,8 @@ func openBackend(ctx context.Context, cfg *Config, logger *slog.Logger) (*backen
 	}
 	svc, err := service.New(ctx, store, envelope.New(kr), service.Config{
 		AdminGroups:     cfg.AdminGroups,
+		AdminARNs:       cfg.AdminRoles,
+		STS:             sts,
 		TokenTTL:        cfg.TokenTTL,
 		MaxRefreshCount: cfg.MaxRefreshCount,
 		MaxSecretSize:   cfg.MaxSecretSize,

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/cerberus-go/cerberus"
+	"github.com/cerberus-go/cerberus/stsauth"
 )
 
 // Config is the configuration shared by the server and the user commands.
@@ -29,6 +30,9 @@ type Config struct {
 	MaxSecretSize   int
 	AuditLog        string
 	LogLevel        string
+	AdminRoles      []string
+	STSEndpoint     string
+	STSServerID     string
 }
 
 // bindFlags declares the settings on fs. serverOnly settings are declared
@@ -44,6 +48,9 @@ func (c *Config) bindFlags(fs *pflag.FlagSet, server bool) {
 		fs.IntVar(&c.MaxSecretSize, "max-secret-size", cerberus.DefaultMaxSecretSize, "largest secret body accepted, in bytes (1024 to 16777216)")
 		fs.StringVar(&c.AuditLog, "audit-log", "", `audit log file (default "<data>/audit.log"; "-" for standard output)`)
 		fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+		fs.StringSliceVar(&c.AdminRoles, "admin-roles", nil, "IAM principal ARNs that are admins (comma-separated); an assumed-role session is one when its role is listed")
+		fs.StringVar(&c.STSEndpoint, "sts-endpoint", "", `STS endpoint URL for VPC or FIPS endpoints, may contain "{region}" (default https://sts.<region>.amazonaws.com)`)
+		fs.StringVar(&c.STSServerID, "sts-server-id", "", "if set, STS logins must sign the header X-Cerberus-Server-ID with this value")
 	}
 }
 
@@ -139,6 +146,14 @@ func (c *Config) validate(fs *pflag.FlagSet) error {
 		}
 		if c.MaxSecretSize < 1024 || c.MaxSecretSize > 16<<20 {
 			bad("--max-secret-size (CERBERUS_MAX_SECRET_SIZE) is %d; it must be between 1024 and 16777216 bytes", c.MaxSecretSize)
+		}
+		for _, arn := range c.AdminRoles {
+			if _, err := stsauth.ParseARN(arn); err != nil {
+				bad("--admin-roles (CERBERUS_ADMIN_ROLES) holds %q, which is not an IAM principal ARN such as arn:aws:iam::123456789012:role/admin", arn)
+			}
+		}
+		if _, err := stsauth.NewClient(stsauth.Config{Endpoint: c.STSEndpoint, ServerID: c.STSServerID}); err != nil {
+			bad("--sts-endpoint (CERBERUS_STS_ENDPOINT) or --sts-server-id (CERBERUS_STS_SERVER_ID): %v", err)
 		}
 		switch c.LogLevel {
 		case "debug", "info", "warn", "error":

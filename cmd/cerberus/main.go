@@ -96,7 +96,7 @@ func newUserCmd(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) s
 			if err := cfg.resolve(cmd.PersistentFlags(), getenv); err != nil {
 				return err
 			}
-			b, err := openBackend(c.Context(), &cfg, newLogger(stderr, "warn"))
+			b, err := openBackend(c.Context(), &cfg, nil, newLogger(stderr, "warn"))
 			if err != nil {
 				return err
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cerberus-go/cerberus/audit"
 	cerberushttp "github.com/cerberus-go/cerberus/http"
+	"github.com/cerberus-go/cerberus/stsauth"
 )
 
 // Main is the running server: its backend, audit log and HTTP listener.
@@ -32,7 +33,11 @@ type Main struct {
 // Open opens the backend, creates the first admin on a new directory, and
 // starts listening. It does not serve yet.
 func (m *Main) Open(ctx context.Context) (err error) {
-	m.backend, err = openBackend(ctx, &m.cfg, m.logger)
+	sts, err := stsauth.NewClient(stsauth.Config{Endpoint: m.cfg.STSEndpoint, ServerID: m.cfg.STSServerID})
+	if err != nil {
+		return err
+	}
+	m.backend, err = openBackend(ctx, &m.cfg, sts, m.logger)
 	if err != nil {
 		return err
 	}
