@@ -133,10 +133,11 @@ func (b *syncBuffer) String() string {
 }
 
 // startServer creates a data directory, adds the default users and starts
-// the server on a free loopback port. It waits until GET /healthcheck answers
-// 200 and stops the server when the test ends; the server's output is logged
-// when the test failed.
-func startServer(t *testing.T) *server {
+// the server on a free loopback port, with args appended to its command line
+// (for example "--sts-endpoint", fake.URL). It waits until GET /healthcheck
+// answers 200 and stops the server when the test ends; the server's output is
+// logged when the test failed.
+func startServer(t *testing.T, args ...string) *server {
 	t.Helper()
 	if serverBin == "" {
 		t.Fatal("server binary not built")
@@ -154,7 +155,7 @@ func startServer(t *testing.T) *server {
 
 	addr := freeAddr(t)
 	s := &server{URL: "http://" + addr, DataDir: dataDir, out: &syncBuffer{}}
-	cmd := exec.Command(serverBin, "server", "--listen", addr, "--data", dataDir)
+	cmd := exec.Command(serverBin, append([]string{"server", "--listen", addr, "--data", dataDir}, args...)...)
 	cmd.Stdout = s.out
 	cmd.Stderr = s.out
 	if err := cmd.Start(); err != nil {

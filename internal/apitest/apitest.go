@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,6 +23,8 @@ import (
 	"github.com/cerberus-go/cerberus/localkms"
 	"github.com/cerberus-go/cerberus/service"
 	"github.com/cerberus-go/cerberus/sqlstore/sqlite"
+	"github.com/cerberus-go/cerberus/stsauth"
+	"github.com/cerberus-go/cerberus/stsauth/ststest"
 )
 
 // Password is the password of every user Env creates.
@@ -55,6 +58,8 @@ type Env struct {
 	DBPath  string
 	// Audit holds every audit event line written so far.
 	Audit *bytes.Buffer
+	// STS is the fake STS, with Options.STS.
+	STS *ststest.Server
 
 	auditMu *sync.Mutex
 	client  *http.Client
@@ -75,6 +80,14 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 type Options struct {
 	MaxRefreshCount int
 	MaxSecretSize   int
+	// STS starts a fake STS (Env.STS) and points STS logins at it.
+	STS bool
+	// STSServerID is the server ID STS logins must sign.
+	STSServerID string
+	// STSTransport, if set, carries the calls to the fake STS.
+	STSTransport http.RoundTripper
+	// AdminARNs are the admin IAM principals.
+	AdminARNs []string
 }
 
 // New starts an Env; it stops when the test ends.
@@ -96,23 +109,43 @@ func New(tb testing.TB, opts Options) *Env {
 	}
 	tb.Cleanup(func() { store.Close() })
 	clock := &Clock{t: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}
+	var fake *ststest.Server
+	var sts service.CallerIdentifier
+	if opts.STS {
+		fake = ststest.NewServer()
+		tb.Cleanup(fake.Close)
+		c, err := stsauth.NewClient(stsauth.Config{
+			Endpoint:  fake.URL,
+			ServerID:  opts.STSServerID,
+			Transport: opts.STSTransport,
+			Sleep:     func(ctx context.Context, d time.Duration) error { return ctx.Err() },
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		sts = c
+	}
 	svc, err := service.New(ctx, store, envelope.New(kr), service.Config{
 		AdminGroups:     []string{"cerberus-admins"},
+		AdminARNs:       opts.AdminARNs,
+		STS:             sts,
 		TokenTTL:        time.Hour,
 		MaxRefreshCount: opts.MaxRefreshCount,
 		MaxSecretSize:   opts.MaxSecretSize,
 		Now:             clock.Now,
+		Logger:          slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e := &Env{Service: svc, Clock: clock, DBPath: dbPath, Audit: &bytes.Buffer{}, auditMu: &sync.Mutex{},
+	e := &Env{Service: svc, Clock: clock, DBPath: dbPath, Audit: &bytes.Buffer{}, auditMu: &sync.Mutex{}, STS: fake,
 		client: &http.Client{Transport: &http.Transport{}}}
 	srv := httptest.NewServer(cerberushttp.NewServer(cerberushttp.Config{
 		Auth: svc, SDBs: svc, Secrets: svc,
 		Audit:         audit.NewLogger(lockedWriter{e.auditMu, e.Audit}),
 		MaxSecretSize: opts.MaxSecretSize,
 		Now:           clock.Now,
+		Logger:        slog.New(slog.DiscardHandler),
 	}))
 	tb.Cleanup(srv.Close)
 	e.URL = srv.URL
