@@ -76,7 +76,9 @@ func BenchmarkSTSLogin(b *testing.B) {
 			tt.mu.Unlock()
 		}
 		slices.Sort(overhead)
-		q := func(p float64) float64 { return float64(overhead[int(p*float64(len(overhead)-1))].Microseconds()) / 1000 }
+		q := func(p float64) float64 {
+			return float64(overhead[int(p*float64(len(overhead)-1))].Microseconds()) / 1000
+		}
 		b.ReportMetric(q(0.50), "overhead-p50-ms")
 		b.ReportMetric(q(0.99), "overhead-p99-ms")
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "logins/s")
