@@ -139,26 +139,33 @@ func checkNode(t *testing.T) {
 // runScenario runs node/scenario.js against s and returns its steps by name.
 func runScenario(t *testing.T, s *server, token, sdbPath string) map[string]nodeStep {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", "scenario.js")
-	cmd.Dir = "node"
-	cmd.Env = append(os.Environ(),
+	return runNodeScript(t, "scenario.js", append(os.Environ(),
 		"CERB_URL="+s.URL,
 		"CERB_TOKEN="+token,
 		"CERB_SDB_PATH="+sdbPath,
 		"HOME="+t.TempDir(),
 		// The token option skips STS; make sure nothing probes AWS anyway.
 		"AWS_EC2_METADATA_DISABLED=true",
-	)
+	))
+}
+
+// runNodeScript runs node/<script> with exactly the environment env and
+// returns the steps it printed, by name.
+func runNodeScript(t *testing.T, script string, env []string) map[string]nodeStep {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", script)
+	cmd.Dir = "node"
+	cmd.Env = env
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("node scenario.js: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+		t.Fatalf("node %s: %v\nstdout:\n%s\nstderr:\n%s", script, err, stdout.String(), stderr.String())
 	}
 	if stderr.Len() > 0 {
-		t.Logf("node scenario.js stderr:\n%s", stderr.String())
+		t.Logf("node %s stderr:\n%s", script, stderr.String())
 	}
 	steps := map[string]nodeStep{}
 	sc := bufio.NewScanner(&stdout)
@@ -169,11 +176,11 @@ func runScenario(t *testing.T, s *server, token, sdbPath string) map[string]node
 		}
 		var st nodeStep
 		if err := json.Unmarshal(line, &st); err != nil || st.Step == "" {
-			t.Errorf("scenario.js printed a line that is not a step: %q", line)
+			t.Errorf("%s printed a line that is not a step: %q", script, line)
 			continue
 		}
 		if _, dup := steps[st.Step]; dup {
-			t.Errorf("scenario.js printed step %q twice", st.Step)
+			t.Errorf("%s printed step %q twice", script, st.Step)
 		}
 		steps[st.Step] = st
 	}

@@ -12,6 +12,15 @@
 //     (client_node_test.go); install it first with
 //     npm ci --prefix acceptance/node.
 //
+// The STS legs (client_go_sts_test.go, client_node_sts_test.go with
+// node/scenario_sts.js) log the clients in with AWS credentials: the server
+// runs with --sts-endpoint pointing at the fake STS of the parent module's
+// stsauth/ststest, in the test process, which verifies the signatures the
+// clients made. A recording reverse proxy between the clients and the server
+// (sts_harness_test.go) keeps what each login was answered.
+//
 // This is a separate module so that the clients' dependencies (HashiCorp
-// Vault's API package, the AWS SDK) never reach the server module.
+// Vault's API package, the AWS SDK v1) never reach the server module; it
+// requires the server module itself only through a replace directive, for
+// the fake STS.
 package acceptance
