@@ -31,7 +31,7 @@ func TestImportRules(t *testing.T) {
 		{"modernc.org/sqlite", []string{"sqlstore"}},
 		{"github.com/jackc/pgx", []string{"sqlstore"}},
 		{"github.com/go-sql-driver/mysql", []string{"sqlstore"}},
-		{"github.com/aws/aws-sdk-go-v2", []string{"awskms", "stsauth", "cmd"}},
+		{"github.com/aws/aws-sdk-go-v2", []string{"awskms", "stsauth", "client", "cmd"}},
 		{mod + "/sqlstore", []string{"sqlstore", "cmd", "internal"}},
 		{mod + "/localkms", []string{"cmd", "internal"}},
 		{mod + "/envelope", []string{"localkms", "cmd", "internal"}},

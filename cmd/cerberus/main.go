@@ -50,6 +50,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) s
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newServerCmd(stdout, stderr, getenv), newUserCmd(stdin, stdout, stderr, getenv))
+	root.AddCommand(newLoginCmd(stdout, getenv))
 	return root
 }
 
