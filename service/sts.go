@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 
 	"github.com/cerberus-go/cerberus"
@@ -39,9 +40,11 @@ func (s *Service) LoginSTS(ctx context.Context, sig cerberus.AWSSignature) (*cer
 			reason = se.Reason()
 		}
 		ev.SetReason(reason)
+		level := slog.LevelInfo
 		if cerberus.Code(err) == cerberus.ECodeUnavailable {
-			s.cfg.Logger.WarnContext(ctx, "sts login: STS unavailable", "reason", reason)
+			level = slog.LevelWarn
 		}
+		s.cfg.Logger.Log(ctx, level, "sts login failed", "code", int(cerberus.Code(err)), "reason", reason)
 		return nil, err
 	}
 	arn, err := stsauth.ParseARN(id.ARN)
