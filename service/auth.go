@@ -158,6 +158,7 @@ func (s *Service) RefreshToken(ctx context.Context) (*cerberus.AuthResult, error
 	}
 	// Deleting first makes the refresh single-use: of two racing refreshes
 	// of one token, one finds it gone.
+	s.tokens.remove(p.TokenID)
 	if err := s.store.DeleteToken(ctx, p.TokenID); cerberus.Code(err) == cerberus.ECodeNotFound {
 		ev.SetReason("token revoked while refreshing")
 		return nil, errTokenInvalid()
@@ -184,6 +185,7 @@ func (s *Service) Logout(ctx context.Context) error {
 		return err
 	}
 	audit.FromContext(ctx).SetAction("logout")
+	s.tokens.remove(p.TokenID)
 	if err := s.store.DeleteToken(ctx, p.TokenID); err != nil && cerberus.Code(err) != cerberus.ECodeNotFound {
 		return err
 	}
@@ -198,18 +200,24 @@ func (s *Service) Authenticate(ctx context.Context, t cerberus.Token) (*cerberus
 		return nil, errTokenInvalid()
 	}
 	h := s.hasher.Hash(t)
-	rec, err := s.store.FindTokenByHash(ctx, h)
-	if cerberus.Code(err) == cerberus.ECodeNotFound {
-		ev.SetReason("unknown or revoked token")
-		return nil, errTokenInvalid()
-	} else if err != nil {
-		return nil, err
+	now := s.now()
+	rec, ok := s.tokens.get(h, now)
+	if !ok {
+		var err error
+		rec, err = s.store.FindTokenByHash(ctx, h)
+		if cerberus.Code(err) == cerberus.ECodeNotFound {
+			ev.SetReason("unknown or revoked token")
+			return nil, errTokenInvalid()
+		} else if err != nil {
+			return nil, err
+		}
+		s.tokens.put(rec, now)
 	}
 	if !token.Equal(rec.Hash, h) {
 		ev.SetReason("token hash mismatch")
 		return nil, errTokenInvalid()
 	}
-	if !s.now().Before(rec.ExpiresAt) {
+	if !now.Before(rec.ExpiresAt) {
 		ev.SetReason(fmt.Sprintf("token of %q expired at %s", rec.Principal, rec.ExpiresAt.Format("2006-01-02T15:04:05Z")))
 		return nil, errTokenInvalid()
 	}

@@ -40,6 +40,13 @@ type Config struct {
 	MaxRefreshCount int
 	// MaxSecretSize bounds a secret body in bytes.
 	MaxSecretSize int
+	// TokenCacheTTL bounds how long a node trusts a token lookup it
+	// cached: a token revoked on another node stops working here within
+	// it. Zero disables the cache.
+	TokenCacheTTL time.Duration
+	// TokenCacheSize bounds the number of cached token lookups; zero
+	// means 10,000.
+	TokenCacheSize int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives operational logs; nil means slog.Default().
@@ -64,6 +71,7 @@ type Service struct {
 	dummyHash   func() string
 	writeLocks  writeLocks
 	mfaFailures failureCounter
+	tokens      *tokenCache
 }
 
 var (
@@ -93,8 +101,12 @@ func New(ctx context.Context, store Store, sealer Sealer, cfg Config) (*Service,
 	if cfg.MaxSecretSize <= 0 {
 		cfg.MaxSecretSize = cerberus.DefaultMaxSecretSize
 	}
+	if cfg.TokenCacheSize <= 0 {
+		cfg.TokenCacheSize = 10000
+	}
 	s := &Service{store: store, sealer: sealer, cfg: cfg, pwSlots: make(chan struct{}, 4),
-		dummyHash: sync.OnceValue(func() string { return userauth.HashPassword("cerberus-dummy-password") })}
+		dummyHash: sync.OnceValue(func() string { return userauth.HashPassword("cerberus-dummy-password") }),
+		tokens:    newTokenCache(cfg.TokenCacheTTL, cfg.TokenCacheSize)}
 	hk, err := s.serverKey(ctx, keyTokenHMAC)
 	if err != nil {
 		return nil, err

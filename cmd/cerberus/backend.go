@@ -62,6 +62,7 @@ func openBackend(ctx context.Context, cfg *Config, sts service.CallerIdentifier,
 		TokenTTL:        cfg.TokenTTL,
 		MaxRefreshCount: cfg.MaxRefreshCount,
 		MaxSecretSize:   cfg.MaxSecretSize,
+		TokenCacheTTL:   cfg.TokenCacheTTL,
 		Logger:          logger,
 	})
 	if err != nil {

@@ -31,6 +31,7 @@ type Config struct {
 	AuditLog        string
 	LogLevel        string
 	AdminRoles      []string
+	TokenCacheTTL   time.Duration
 	STSEndpoint     string
 	STSServerID     string
 }
@@ -48,6 +49,7 @@ func (c *Config) bindFlags(fs *pflag.FlagSet, server bool) {
 		fs.IntVar(&c.MaxSecretSize, "max-secret-size", cerberus.DefaultMaxSecretSize, "largest secret body accepted, in bytes (1024 to 16777216)")
 		fs.StringVar(&c.AuditLog, "audit-log", "", `audit log file (default "<data>/audit.log"; "-" for standard output)`)
 		fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+		fs.DurationVar(&c.TokenCacheTTL, "token-cache-ttl", 5*time.Second, "how long a node trusts a cached token lookup (0 to 1m; 0 disables): a logout on another node takes effect here within it")
 		fs.StringSliceVar(&c.AdminRoles, "admin-roles", nil, "IAM principal ARNs that are admins (comma-separated); an assumed-role session is one when its role is listed")
 		fs.StringVar(&c.STSEndpoint, "sts-endpoint", "", `STS endpoint URL for VPC or FIPS endpoints, may contain "{region}" (default https://sts.<region>.amazonaws.com)`)
 		fs.StringVar(&c.STSServerID, "sts-server-id", "", "if set, STS logins must sign the header X-Cerberus-Server-ID with this value")
@@ -146,6 +148,9 @@ func (c *Config) validate(fs *pflag.FlagSet) error {
 		}
 		if c.MaxSecretSize < 1024 || c.MaxSecretSize > 16<<20 {
 			bad("--max-secret-size (CERBERUS_MAX_SECRET_SIZE) is %d; it must be between 1024 and 16777216 bytes", c.MaxSecretSize)
+		}
+		if c.TokenCacheTTL < 0 || c.TokenCacheTTL > time.Minute {
+			bad("--token-cache-ttl (CERBERUS_TOKEN_CACHE_TTL) is %s; it must be between 0 and 1m", c.TokenCacheTTL)
 		}
 		for _, arn := range c.AdminRoles {
 			if _, err := stsauth.ParseARN(arn); err != nil {
