@@ -9,7 +9,11 @@ import (
 	"os"
 	"path/filepath"
 
+	"golang.org/x/time/rate"
+
+	"github.com/cerberus-go/cerberus/awskms"
 	"github.com/cerberus-go/cerberus/envelope"
+	"github.com/cerberus-go/cerberus/kekcache"
 	"github.com/cerberus-go/cerberus/localkms"
 	"github.com/cerberus-go/cerberus/service"
 	"github.com/cerberus-go/cerberus/sqlstore"
@@ -34,16 +38,7 @@ func openBackend(ctx context.Context, cfg *Config, sts service.CallerIdentifier,
 	if err := prepareDataDir(cfg.Data); err != nil {
 		return nil, err
 	}
-	keyPath := filepath.Join(cfg.Data, masterKeyFile)
-	kr, err := localkms.Open(keyPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		kr, err = localkms.Create(keyPath)
-		if err == nil {
-			logger.Info("created a new local master key", "path", keyPath)
-		} else if errors.Is(err, fs.ErrExist) {
-			kr, err = localkms.Open(keyPath) // another process created it first
-		}
-	}
+	kek, err := openKEK(ctx, cfg, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +50,7 @@ func openBackend(ctx context.Context, cfg *Config, sts service.CallerIdentifier,
 	if err != nil {
 		return nil, err
 	}
-	svc, err := service.New(ctx, store, envelope.New(kr), service.Config{
+	svc, err := service.New(ctx, store, envelope.New(kek), service.Config{
 		AdminGroups:     cfg.AdminGroups,
 		AdminARNs:       cfg.AdminRoles,
 		STS:             sts,
@@ -73,6 +68,49 @@ func openBackend(ctx context.Context, cfg *Config, sts service.CallerIdentifier,
 }
 
 func (b *backend) Close() error { return b.store.Close() }
+
+// openKEK opens the key-encryption key of cfg. The local key ring is created
+// on first use. With AWS KMS, data keys are cached as configured, and a
+// local key ring left in the data directory still unwraps the records it
+// wrapped, until they are re-wrapped.
+func openKEK(ctx context.Context, cfg *Config, logger *slog.Logger) (envelope.KEK, error) {
+	keyPath := filepath.Join(cfg.Data, masterKeyFile)
+	switch cfg.KEK {
+	case "local":
+		kr, err := localkms.Open(keyPath)
+		if errors.Is(err, fs.ErrNotExist) {
+			kr, err = localkms.Create(keyPath)
+			if err == nil {
+				logger.Info("created a new local master key", "path", keyPath)
+			} else if errors.Is(err, fs.ErrExist) {
+				kr, err = localkms.Open(keyPath) // another process created it first
+			}
+		}
+		return kr, err
+	case "awskms":
+		k, err := awskms.New(ctx, awskms.Config{KeyARNs: cfg.KMSKeyARNs, LocalRegion: cfg.KMSLocalRegion, Endpoints: cfg.KMSEndpoints})
+		if err != nil {
+			return nil, err
+		}
+		var kek envelope.KEK = k
+		if cfg.KeyCacheSize > 0 {
+			kek = kekcache.New(k, kekcache.Config{
+				MaxEntries: cfg.KeyCacheSize, MaxAge: cfg.KeyCacheTTL, MaxUses: cfg.KeyCacheUses,
+				Rate: rate.Limit(cfg.KMSRate), Burst: max(1, int(cfg.KMSRate/10)),
+			})
+		}
+		local, err := localkms.Open(keyPath)
+		switch {
+		case err == nil:
+			return envelope.Fallback(kek, local), nil
+		case errors.Is(err, fs.ErrNotExist):
+			return kek, nil
+		default:
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("unknown --kek %q", cfg.KEK)
+}
 
 // prepareDataDir creates dir with mode 0700, or checks that an existing one
 // is private to its owner.

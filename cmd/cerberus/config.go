@@ -32,6 +32,14 @@ type Config struct {
 	LogLevel        string
 	AdminRoles      []string
 	TokenCacheTTL   time.Duration
+	KEK             string
+	KMSKeyARNs      []string
+	KMSLocalRegion  string
+	KMSEndpoints    map[string]string
+	KeyCacheSize    int
+	KeyCacheTTL     time.Duration
+	KeyCacheUses    int
+	KMSRate         float64
 	STSEndpoint     string
 	STSServerID     string
 }
@@ -44,6 +52,14 @@ func (c *Config) bindFlags(fs *pflag.FlagSet, server bool) {
 	fs.StringSliceVar(&c.AdminGroups, "admin-groups", []string{"cerberus-admins"}, "user groups whose members are admins (comma-separated)")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", time.Hour, "lifetime of issued tokens (5m to 24h)")
 	fs.IntVar(&c.MaxRefreshCount, "max-refresh-count", 24, "how many times a user token can be refreshed (0 to 1000)")
+	fs.StringVar(&c.KEK, "kek", "local", `key-encryption key: "local" (the key ring <data>/master.key) or "awskms"`)
+	fs.StringSliceVar(&c.KMSKeyARNs, "kms-key-arns", nil, "with --kek awskms: ARNs of 1 to 3 symmetric KMS keys, ideally in different regions (comma-separated)")
+	fs.StringVar(&c.KMSLocalRegion, "kms-local-region", "", "with --kek awskms: the region of this server, whose key is asked first when decrypting")
+	fs.StringToStringVar(&c.KMSEndpoints, "kms-endpoints", nil, "with --kek awskms: KMS endpoint URL per region, such as us-west-2=https://vpce-….kms.us-west-2.vpce.amazonaws.com")
+	fs.IntVar(&c.KeyCacheSize, "data-key-cache-size", 10000, "with --kek awskms: data keys kept unwrapped in memory (0 disables the cache)")
+	fs.DurationVar(&c.KeyCacheTTL, "data-key-cache-ttl", 5*time.Minute, "with --kek awskms: how long a data key stays cached")
+	fs.IntVar(&c.KeyCacheUses, "data-key-cache-uses", 10000, "with --kek awskms: how many reads a cached data key answers")
+	fs.Float64Var(&c.KMSRate, "kms-rate", 1000, "with --kek awskms: most KMS calls per second this node makes")
 	if server {
 		fs.StringVar(&c.Listen, "listen", "127.0.0.1:8000", "address to serve the API on")
 		fs.IntVar(&c.MaxSecretSize, "max-secret-size", cerberus.DefaultMaxSecretSize, "largest secret body accepted, in bytes (1024 to 16777216)")
@@ -138,6 +154,21 @@ func (c *Config) validate(fs *pflag.FlagSet) error {
 	}
 	if c.TokenTTL < 5*time.Minute || c.TokenTTL > 24*time.Hour {
 		bad("--token-ttl (CERBERUS_TOKEN_TTL) is %s; it must be between 5m and 24h (clients renew tokens 60 s before they expire)", c.TokenTTL)
+	}
+	switch c.KEK {
+	case "local":
+		if len(c.KMSKeyARNs) > 0 {
+			bad("--kms-key-arns (CERBERUS_KMS_KEY_ARNS) is set but --kek (CERBERUS_KEK) is %q: set --kek awskms to use AWS KMS", c.KEK)
+		}
+	case "awskms":
+		if len(c.KMSKeyARNs) == 0 {
+			bad("--kek awskms needs --kms-key-arns (CERBERUS_KMS_KEY_ARNS): the ARNs of 1 to 3 KMS keys")
+		}
+		if c.KeyCacheSize < 0 || c.KeyCacheUses < 1 || c.KeyCacheTTL <= 0 || c.KMSRate <= 0 {
+			bad("--data-key-cache-size must be at least 0, --data-key-cache-uses at least 1, --data-key-cache-ttl and --kms-rate positive")
+		}
+	default:
+		bad("--kek (CERBERUS_KEK) is %q; it must be local or awskms", c.KEK)
 	}
 	if c.MaxRefreshCount < 0 || c.MaxRefreshCount > 1000 {
 		bad("--max-refresh-count (CERBERUS_MAX_REFRESH_COUNT) is %d; it must be between 0 and 1000", c.MaxRefreshCount)
