@@ -8,8 +8,11 @@ import (
 )
 
 // Store is the persistence the services need. It sees ciphertext only.
-// Implementations return *cerberus.Error values with the codes named below
-// and wrap anything else (a database failure) as an internal error.
+// Implementations return *cerberus.Error values with the codes named below;
+// besides, any method may return ECodeUnavailable when the database cannot
+// be reached (the API answers 503), ECodeTooLarge for a value the database
+// cannot hold, and ECodeBadRequest for text it cannot store. Anything else
+// is wrapped as an internal error.
 type Store interface {
 	// ListCategories returns every category, ordered by display name.
 	ListCategories(ctx context.Context) ([]*cerberus.Category, error)
@@ -55,6 +58,18 @@ type Store interface {
 	// ListSecretPaths returns the stored paths of current values in sdbID
 	// that begin with prefix (compared byte-wise, never as a pattern).
 	ListSecretPaths(ctx context.Context, sdbID, prefix string) ([]string, error)
+	// ListSecretVersions returns a page of the history of (sdbID, path):
+	// the values that were replaced or deleted there, newest first (the
+	// order they were archived in, which is descending version order
+	// within one life of the path), skipping offset records and returning
+	// at most limit, with the total number of history records of the path.
+	// The current value is not part of the history. The records have no
+	// Ciphertext; VersionID, Action, ActionBy and ActionAt tell the history
+	// record apart, and CreatedBy, CreatedAt, LastUpdatedBy and
+	// LastUpdatedAt all say who wrote that version and when. A path without
+	// history, or an unknown SDB, gives no records and a total of 0.
+	// Returns ECodeBadRequest if limit or offset is negative.
+	ListSecretVersions(ctx context.Context, sdbID, path string, limit, offset int) ([]*SecretRecord, int, error)
 
 	// CreateUser stores a local user. Returns ECodeUserExists.
 	CreateUser(ctx context.Context, u *User) error
@@ -115,6 +130,14 @@ type SecretRecord struct {
 	LastUpdatedBy string
 	CreatedAt     time.Time
 	LastUpdatedAt time.Time
+
+	// VersionID, Action, ActionBy and ActionAt describe a record of the
+	// history: its id, what was done to the value (UPDATE or DELETE), by
+	// whom and when. Only ListSecretVersions fills them.
+	VersionID string
+	Action    string
+	ActionBy  string
+	ActionAt  time.Time
 }
 
 // User is a local user of the built-in user directory.

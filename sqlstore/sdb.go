@@ -11,7 +11,8 @@ import (
 )
 
 // ListCategories implements service.Store.
-func (db *DB) ListCategories(ctx context.Context) ([]*cerberus.Category, error) {
+func (db *DB) ListCategories(ctx context.Context) (_ []*cerberus.Category, err error) {
+	defer db.translate(&err)
 	rows, err := db.query(ctx, db.read, `SELECT id, display_name, path, created_by, last_updated_by, created_ts, last_updated_ts
 	FROM categories ORDER BY display_name`)
 	if err != nil {
@@ -34,7 +35,8 @@ func (db *DB) ListCategories(ctx context.Context) ([]*cerberus.Category, error) 
 }
 
 // ListRoles implements service.Store.
-func (db *DB) ListRoles(ctx context.Context) ([]*cerberus.Role, error) {
+func (db *DB) ListRoles(ctx context.Context) (_ []*cerberus.Role, err error) {
+	defer db.translate(&err)
 	rows, err := db.query(ctx, db.read, `SELECT id, name, created_by, last_updated_by, created_ts, last_updated_ts
 	FROM roles ORDER BY name`)
 	if err != nil {
@@ -59,7 +61,8 @@ func (db *DB) ListRoles(ctx context.Context) ([]*cerberus.Role, error) {
 // CreateSDB implements service.Store. The SDB and its permissions are
 // stored as given, ids and audit fields included; the owner's grant gets a
 // new id and sdb's audit fields.
-func (db *DB) CreateSDB(ctx context.Context, sdb *cerberus.SDB) error {
+func (db *DB) CreateSDB(ctx context.Context, sdb *cerberus.SDB) (err error) {
+	defer db.translate(&err)
 	return db.writeTx(ctx, func(tx *sql.Tx) error {
 		var one int
 		err := db.queryRow(ctx, tx, `SELECT 1 FROM categories WHERE id = ?`, sdb.CategoryID).Scan(&one)
@@ -74,7 +77,7 @@ func (db *DB) CreateSDB(ctx context.Context, sdb *cerberus.SDB) error {
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			sdb.ID, sdb.CategoryID, sdb.Name, sdb.Slug, sdb.Description, sdb.Path,
 			sdb.CreatedBy, sdb.LastUpdatedBy, millis(sdb.CreatedAt), millis(sdb.LastUpdatedAt))
-		if db.dialect.isUniqueViolation(err) {
+		if db.isUnique(err) {
 			return cerberus.Errorf(cerberus.ECodeSDBNameDuplicate, "Duplicate SDB names are not allowed.")
 		}
 		if err != nil {
@@ -101,7 +104,11 @@ func (db *DB) CreateSDB(ctx context.Context, sdb *cerberus.SDB) error {
 // ones whole, with the ids and audit fields they are given. When the owner
 // changes, the owner's grant passes to the new group, as in the original
 // server, with sdb's last-updated fields.
-func (db *DB) UpdateSDB(ctx context.Context, sdb *cerberus.SDB) error {
+func (db *DB) UpdateSDB(ctx context.Context, sdb *cerberus.SDB) (err error) {
+	defer db.translate(&err)
+	if !db.canHold(sdb.ID) {
+		return notFound()
+	}
 	return db.writeTx(ctx, func(tx *sql.Tx) error {
 		res, err := db.exec(ctx, tx, `UPDATE sdbs SET description = ?, last_updated_by = ?, last_updated_ts = ? WHERE id = ?`,
 			sdb.Description, sdb.LastUpdatedBy, millis(sdb.LastUpdatedAt), sdb.ID)
@@ -154,8 +161,12 @@ func (db *DB) insertPermissions(ctx context.Context, tx *sql.Tx, sdb *cerberus.S
 
 // DeleteSDB implements service.Store. The permissions, secrets and versions
 // of the SDB go with it by cascade.
-func (db *DB) DeleteSDB(ctx context.Context, id string) error {
-	res, err := db.exec(ctx, db.write, `DELETE FROM sdbs WHERE id = ?`, id)
+func (db *DB) DeleteSDB(ctx context.Context, id string) (err error) {
+	defer db.translate(&err)
+	if !db.canHold(id) {
+		return notFound()
+	}
+	res, err := db.writeExec(ctx, `DELETE FROM sdbs WHERE id = ?`, id)
 	if err != nil {
 		return fmt.Errorf("sqlstore: delete sdb: %w", err)
 	}
@@ -168,17 +179,22 @@ func (db *DB) DeleteSDB(ctx context.Context, id string) error {
 }
 
 // FindSDBByID implements service.Store.
-func (db *DB) FindSDBByID(ctx context.Context, id string) (*cerberus.SDB, error) {
+func (db *DB) FindSDBByID(ctx context.Context, id string) (_ *cerberus.SDB, err error) {
+	defer db.translate(&err)
 	return db.findSDB(ctx, "id", id)
 }
 
 // FindSDBByPath implements service.Store.
-func (db *DB) FindSDBByPath(ctx context.Context, path string) (*cerberus.SDB, error) {
+func (db *DB) FindSDBByPath(ctx context.Context, path string) (_ *cerberus.SDB, err error) {
+	defer db.translate(&err)
 	return db.findSDB(ctx, "path", path)
 }
 
 // findSDB returns the SDB whose column (id or path) is value.
 func (db *DB) findSDB(ctx context.Context, column, value string) (*cerberus.SDB, error) {
+	if !db.canHold(value) {
+		return nil, notFound()
+	}
 	var sdbs []*cerberus.SDB
 	err := db.readTx(ctx, func(tx *sql.Tx) error {
 		var err error
@@ -195,7 +211,9 @@ func (db *DB) findSDB(ctx context.Context, column, value string) (*cerberus.SDB,
 }
 
 // FindSDBsForPrincipal implements service.Store.
-func (db *DB) FindSDBsForPrincipal(ctx context.Context, groups, arns []string) ([]*cerberus.SDB, error) {
+func (db *DB) FindSDBsForPrincipal(ctx context.Context, groups, arns []string) (_ []*cerberus.SDB, err error) {
+	defer db.translate(&err)
+	groups, arns = db.holdable(groups), db.holdable(arns)
 	var match []string
 	var args []any
 	if len(groups) > 0 {
@@ -210,7 +228,7 @@ func (db *DB) FindSDBsForPrincipal(ctx context.Context, groups, arns []string) (
 		return []*cerberus.SDB{}, nil
 	}
 	var sdbs []*cerberus.SDB
-	err := db.readTx(ctx, func(tx *sql.Tx) error {
+	err = db.readTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		sdbs, err = db.loadSDBs(ctx, tx, `id IN (`+strings.Join(match, ` UNION `)+`)`, args...)
 		return err

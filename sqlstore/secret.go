@@ -22,11 +22,15 @@ func errSecretConflict() error {
 }
 
 // FindSecret implements service.Store.
-func (db *DB) FindSecret(ctx context.Context, sdbID, path string) (*service.SecretRecord, error) {
+func (db *DB) FindSecret(ctx context.Context, sdbID, path string) (_ *service.SecretRecord, err error) {
+	defer db.translate(&err)
+	if !db.canHold(sdbID) {
+		return nil, notFound()
+	}
 	rec := &service.SecretRecord{SDBID: sdbID, Path: path}
-	err := db.queryRow(ctx, db.read, `SELECT kind, version, ciphertext, size_bytes,
+	err = db.queryRow(ctx, db.read, `SELECT kind, version, ciphertext, size_bytes,
 	created_by, last_updated_by, created_ts, last_updated_ts
-	FROM secrets WHERE sdb_id = ? AND path = ?`, sdbID, path).Scan(
+	FROM secrets WHERE sdb_id = ? AND path = ?`, sdbID, db.dialect.binary(path)).Scan(
 		&rec.Kind, &rec.Version, &rec.Ciphertext, &rec.SizeBytes,
 		&rec.CreatedBy, &rec.LastUpdatedBy, msTime{&rec.CreatedAt}, msTime{&rec.LastUpdatedAt})
 	if errors.Is(err, sql.ErrNoRows) {
@@ -41,14 +45,15 @@ func (db *DB) FindSecret(ctx context.Context, sdbID, path string) (*service.Secr
 // PutSecret implements service.Store. It stores rec with version prev+1 and
 // sets rec.Version to it. When it replaces a value, the new value keeps the
 // creator and creation time of the old one, and rec gets them too.
-func (db *DB) PutSecret(ctx context.Context, rec *service.SecretRecord, prev int64) error {
+func (db *DB) PutSecret(ctx context.Context, rec *service.SecretRecord, prev int64) (err error) {
+	defer db.translate(&err)
 	if prev == 0 {
-		_, err := db.exec(ctx, db.write, `INSERT INTO secrets
+		_, err := db.writeExec(ctx, `INSERT INTO secrets
 	(sdb_id, path, kind, version, ciphertext, size_bytes, created_by, last_updated_by, created_ts, last_updated_ts)
 	VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?)`,
-			rec.SDBID, rec.Path, string(rec.Kind), rec.Ciphertext, rec.SizeBytes,
+			rec.SDBID, db.dialect.binary(rec.Path), string(rec.Kind), rec.Ciphertext, rec.SizeBytes,
 			rec.CreatedBy, rec.LastUpdatedBy, millis(rec.CreatedAt), millis(rec.LastUpdatedAt))
-		if db.dialect.isUniqueViolation(err) {
+		if db.isUnique(err) {
 			return errSecretConflict()
 		}
 		if err != nil {
@@ -59,7 +64,7 @@ func (db *DB) PutSecret(ctx context.Context, rec *service.SecretRecord, prev int
 	}
 	var createdBy string
 	var createdAt time.Time
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+	err = db.writeTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		createdBy, createdAt, err = db.archiveSecret(ctx, tx, rec.SDBID, rec.Path, prev, actionUpdate, rec.LastUpdatedBy, rec.LastUpdatedAt)
 		if err != nil {
@@ -69,7 +74,7 @@ func (db *DB) PutSecret(ctx context.Context, rec *service.SecretRecord, prev int
 	SET kind = ?, version = ?, ciphertext = ?, size_bytes = ?, last_updated_by = ?, last_updated_ts = ?
 	WHERE sdb_id = ? AND path = ? AND version = ?`,
 			string(rec.Kind), prev+1, rec.Ciphertext, rec.SizeBytes, rec.LastUpdatedBy, millis(rec.LastUpdatedAt),
-			rec.SDBID, rec.Path, prev)
+			rec.SDBID, db.dialect.binary(rec.Path), prev)
 		if err != nil {
 			return fmt.Errorf("sqlstore: update secret: %w", err)
 		}
@@ -88,12 +93,17 @@ func (db *DB) PutSecret(ctx context.Context, rec *service.SecretRecord, prev int
 }
 
 // DeleteSecret implements service.Store.
-func (db *DB) DeleteSecret(ctx context.Context, sdbID, path string, prev int64, by string, at time.Time) error {
+func (db *DB) DeleteSecret(ctx context.Context, sdbID, path string, prev int64, by string, at time.Time) (err error) {
+	defer db.translate(&err)
+	if !db.canHold(sdbID) {
+		return notFound()
+	}
 	return db.writeTx(ctx, func(tx *sql.Tx) error {
 		if _, _, err := db.archiveSecret(ctx, tx, sdbID, path, prev, actionDelete, by, at); err != nil {
 			return err
 		}
-		res, err := db.exec(ctx, tx, `DELETE FROM secrets WHERE sdb_id = ? AND path = ? AND version = ?`, sdbID, path, prev)
+		res, err := db.exec(ctx, tx, `DELETE FROM secrets WHERE sdb_id = ? AND path = ? AND version = ?`,
+			sdbID, db.dialect.binary(path), prev)
 		if err != nil {
 			return fmt.Errorf("sqlstore: delete secret: %w", err)
 		}
@@ -113,8 +123,8 @@ func (db *DB) DeleteSecret(ctx context.Context, sdbID, path string, prev int64, 
 // is not prev.
 func (db *DB) archiveSecret(ctx context.Context, tx *sql.Tx, sdbID, path string, prev int64, action, by string, at time.Time) (createdBy string, createdAt time.Time, err error) {
 	var version int64
-	err = db.queryRow(ctx, tx, `SELECT version, created_by, created_ts FROM secrets WHERE sdb_id = ? AND path = ?`,
-		sdbID, path).Scan(&version, &createdBy, msTime{&createdAt})
+	err = db.queryRow(ctx, tx, `SELECT version, created_by, created_ts FROM secrets WHERE sdb_id = ? AND path = ?`+
+		db.dialect.forUpdate, sdbID, db.dialect.binary(path)).Scan(&version, &createdBy, msTime{&createdAt})
 	switch {
 	case errors.Is(err, sql.ErrNoRows) && action == actionDelete:
 		return "", time.Time{}, notFound()
@@ -131,7 +141,7 @@ func (db *DB) archiveSecret(ctx context.Context, tx *sql.Tx, sdbID, path string,
 	SELECT ?, sdb_id, path, kind, version, ciphertext, size_bytes, ?,
 	last_updated_by, last_updated_ts, ?, ?
 	FROM secrets WHERE sdb_id = ? AND path = ? AND version = ?`,
-		cerberus.NewID(), action, by, millis(at), sdbID, path, prev)
+		cerberus.NewID(), action, by, millis(at), sdbID, db.dialect.binary(path), prev)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("sqlstore: archive secret version: %w", err)
 	}
@@ -144,12 +154,16 @@ func (db *DB) archiveSecret(ctx context.Context, tx *sql.Tx, sdbID, path string,
 }
 
 // ListSecretPaths implements service.Store. The paths come in byte order.
-func (db *DB) ListSecretPaths(ctx context.Context, sdbID, prefix string) ([]string, error) {
+func (db *DB) ListSecretPaths(ctx context.Context, sdbID, prefix string) (_ []string, err error) {
+	defer db.translate(&err)
+	if !db.canHold(sdbID) {
+		return []string{}, nil
+	}
 	query := `SELECT path FROM secrets WHERE sdb_id = ? AND path >= ?`
-	args := []any{sdbID, prefix}
+	args := []any{sdbID, db.dialect.binary(prefix)}
 	if end, ok := prefixEnd(prefix); ok {
 		query += ` AND path < ?`
-		args = append(args, end)
+		args = append(args, db.dialect.binary(end))
 	}
 	rows, err := db.query(ctx, db.read, query+` ORDER BY path`, args...)
 	if err != nil {
@@ -182,4 +196,54 @@ func prefixEnd(prefix string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// ListSecretVersions implements service.Store. The history is listed in the
+// order it was written (newest first), which is version order within one
+// life of the path and stays right when a deleted path is written again
+// from version 1.
+func (db *DB) ListSecretVersions(ctx context.Context, sdbID, path string, limit, offset int) (_ []*service.SecretRecord, _ int, err error) {
+	defer db.translate(&err)
+	if limit < 0 || offset < 0 {
+		return nil, 0, cerberus.Errorf(cerberus.ECodeBadRequest, "The limit and the offset may not be negative.")
+	}
+	recs := []*service.SecretRecord{}
+	if !db.canHold(sdbID) {
+		return recs, 0, nil
+	}
+	var total int
+	err = db.readTx(ctx, func(tx *sql.Tx) error {
+		if err := db.queryRow(ctx, tx, `SELECT COUNT(*) FROM secret_versions WHERE sdb_id = ? AND path = ?`,
+			sdbID, db.dialect.binary(path)).Scan(&total); err != nil {
+			return fmt.Errorf("sqlstore: count secret versions: %w", err)
+		}
+		if limit == 0 || offset >= total {
+			return nil
+		}
+		rows, err := db.query(ctx, tx, `SELECT id, kind, version, size_bytes, action,
+	version_created_by, version_created_ts, action_principal, action_ts
+	FROM secret_versions WHERE sdb_id = ? AND path = ?
+	ORDER BY seq DESC LIMIT ? OFFSET ?`, sdbID, db.dialect.binary(path), limit, offset)
+		if err != nil {
+			return fmt.Errorf("sqlstore: list secret versions: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			r := &service.SecretRecord{SDBID: sdbID, Path: path}
+			if err := rows.Scan(&r.VersionID, &r.Kind, &r.Version, &r.SizeBytes, &r.Action,
+				&r.CreatedBy, msTime{&r.CreatedAt}, &r.ActionBy, msTime{&r.ActionAt}); err != nil {
+				return fmt.Errorf("sqlstore: list secret versions: %w", err)
+			}
+			r.LastUpdatedBy, r.LastUpdatedAt = r.CreatedBy, r.CreatedAt
+			recs = append(recs, r)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("sqlstore: list secret versions: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return recs, total, nil
 }

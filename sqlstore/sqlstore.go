@@ -1,8 +1,9 @@
 // Package sqlstore implements service.Store over database/sql. The SQL is
-// shared by every supported database; what differs between them (how bind
-// parameters are spelled, how a constraint violation is reported) is kept in
-// a small dialect, and the schema lives with each dialect's package as
-// embedded migrations (see package sqlite).
+// shared by every supported database (SQLite, PostgreSQL, MySQL and
+// MariaDB); what differs between them (how bind parameters are spelled, how
+// errors are reported, how migrations are locked) is kept in a small
+// dialect, and the schema lives with each dialect's package as embedded
+// migrations (see packages sqlite, postgres and mysql).
 //
 // # Trust model
 //
@@ -15,6 +16,32 @@
 // truncated to the millisecond. Paths, names and ARNs are compared byte-wise
 // and case-sensitively; path prefixes are matched as ranges, never as LIKE
 // patterns.
+//
+// # Concurrency
+//
+// Writes that race are decided by the database, never by an isolation level
+// the store assumes: conditional UPDATEs and DELETEs, unique constraints, and
+// rows locked with SELECT … FOR UPDATE before they change. A write the
+// database rolls back to break a deadlock or a serialization failure is run
+// again a few times; if it keeps losing, the store reports ECodeConflict.
+// Reads that span several queries run in one REPEATABLE READ (snapshot)
+// transaction.
+//
+// # Errors
+//
+// Besides the codes of the service.Store contract, the store reports
+// ECodeUnavailable when the database cannot be reached, does not answer
+// before the context's deadline, went away or does not accept writes (so
+// that the API answers 503 and clients retry), and
+// ECodeTooLarge when a value is larger than the database accepts (on MySQL,
+// one over max_allowed_packet). These errors wrap the database's error.
+// Anything else is an internal error.
+//
+// PostgreSQL text holds UTF-8 without NUL characters only. Secret paths are
+// stored as bytes there, so that any path works as in the other databases;
+// other text that PostgreSQL cannot hold is refused with ECodeBadRequest
+// when it would be stored, and finds nothing when it is looked up, as a key
+// that was never stored.
 package sqlstore
 
 import (
@@ -23,6 +50,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -50,6 +79,27 @@ func NewSQLite(write, read *sql.DB) *DB {
 	return &DB{write: write, read: read, dialect: sqliteDialect()}
 }
 
+// NewPostgres returns a DB over a PostgreSQL database, reached through h,
+// a handle of the pgx driver (github.com/jackc/pgx/v5/stdlib). Secret paths
+// are stored as BYTEA, other text as TEXT COLLATE "C". The DB takes
+// ownership of h: Close closes it.
+//
+// The schema must be brought up to date with Migrate before use.
+func NewPostgres(h *sql.DB) *DB {
+	return &DB{write: h, read: h, dialect: postgresDialect()}
+}
+
+// NewMySQL returns a DB over a MySQL or MariaDB database, reached through h,
+// a handle of the driver github.com/go-sql-driver/mysql whose connections
+// report found rather than changed rows (clientFoundRows=true), so that an
+// UPDATE that changes nothing still finds its row. The DB takes ownership of
+// h: Close closes it.
+//
+// The schema must be brought up to date with Migrate before use.
+func NewMySQL(h *sql.DB) *DB {
+	return &DB{write: h, read: h, dialect: mysqlDialect()}
+}
+
 // Close closes the database handles.
 func (db *DB) Close() error {
 	err := db.write.Close()
@@ -62,54 +112,23 @@ func (db *DB) Close() error {
 	return nil
 }
 
-// dialect is what differs between the SQL databases the store supports.
-type dialect struct {
-	// placeholder returns the spelling of the nth (1-based) bind parameter.
-	placeholder func(n int) string
-	// isUniqueViolation reports whether err reports a violated unique or
-	// primary key constraint.
-	isUniqueViolation func(err error) bool
-}
-
-// Extended result codes of SQLite for the constraint violations the store
-// turns into domain errors.
-const (
-	sqliteConstraintPrimaryKey = 1555 // SQLITE_CONSTRAINT_PRIMARYKEY
-	sqliteConstraintUnique     = 2067 // SQLITE_CONSTRAINT_UNIQUE
-)
-
-func sqliteDialect() dialect {
-	return dialect{
-		placeholder: func(int) string { return "?" },
-		isUniqueViolation: func(err error) bool {
-			var e interface{ Code() int }
-			if !errors.As(err, &e) {
-				return false
-			}
-			c := e.Code()
-			return c == sqliteConstraintUnique || c == sqliteConstraintPrimaryKey
-		},
+// Ping checks that the database can be reached, making a connection if
+// there is none, for health checks. It returns an error with the code
+// ECodeUnavailable if it cannot be.
+func (db *DB) Ping(ctx context.Context) (err error) {
+	defer db.translate(&err)
+	if err := db.write.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlstore: ping: %w", err)
 	}
-}
-
-// rebind rewrites the '?' bind parameters of query in the dialect's
-// spelling. The queries of this package hold no '?' other than parameters.
-func (d dialect) rebind(query string) string {
-	var b strings.Builder
-	b.Grow(len(query))
-	n := 0
-	for _, r := range query {
-		if r == '?' {
-			n++
-			b.WriteString(d.placeholder(n))
-			continue
+	if db.read != db.write {
+		if err := db.read.PingContext(ctx); err != nil {
+			return fmt.Errorf("sqlstore: ping: %w", err)
 		}
-		b.WriteRune(r)
 	}
-	return b.String()
+	return nil
 }
 
-// querier is what *sql.DB and *sql.Tx have in common.
+// querier is what *sql.DB, *sql.Conn and *sql.Tx have in common.
 type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
@@ -128,18 +147,35 @@ func (db *DB) queryRow(ctx context.Context, q querier, query string, args ...any
 	return q.QueryRowContext(ctx, db.dialect.rebind(query), args...)
 }
 
+// writeExec runs a write of one statement outside a transaction.
+func (db *DB) writeExec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	var res sql.Result
+	err := db.retry(ctx, func() error {
+		var err error
+		res, err = db.exec(ctx, db.write, query, args...)
+		return err
+	})
+	return res, err
+}
+
 // writeTx runs fn in a write transaction and commits it if fn returns nil.
+// fn may run more than once.
 func (db *DB) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return inTx(ctx, db.write, nil, fn)
+	return db.retry(ctx, func() error { return inTx(ctx, db.write, nil, fn) })
 }
 
 // readTx runs fn in a read-only transaction, for reads that must see one
 // snapshot.
 func (db *DB) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return inTx(ctx, db.read, &sql.TxOptions{ReadOnly: true}, fn)
+	return inTx(ctx, db.read, &sql.TxOptions{Isolation: db.dialect.readIsolation, ReadOnly: true}, fn)
 }
 
-func inTx(ctx context.Context, h *sql.DB, opts *sql.TxOptions, fn func(tx *sql.Tx) error) error {
+// beginner is what *sql.DB and *sql.Conn have in common.
+type beginner interface {
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
+func inTx(ctx context.Context, h beginner, opts *sql.TxOptions, fn func(tx *sql.Tx) error) error {
 	tx, err := h.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin transaction: %w", err)
@@ -153,6 +189,68 @@ func inTx(ctx context.Context, h *sql.DB, opts *sql.TxOptions, fn func(tx *sql.T
 	}
 	return nil
 }
+
+// maxAttempts bounds how many times a write runs when the database rolls it
+// back to break a deadlock or a serialization failure.
+const maxAttempts = 5
+
+// retry runs the write fn until the database does not roll it back to
+// break a deadlock or a serialization failure, at most maxAttempts times,
+// waiting a little longer, with jitter, each time.
+func (db *DB) retry(ctx context.Context, fn func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || attempt == maxAttempts || db.dialect.classify(err) != errRetry {
+			return err
+		}
+		wait := time.Duration(attempt)*time.Millisecond + rand.N(time.Duration(attempt)*time.Millisecond)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return err
+		}
+	}
+}
+
+// translate replaces the error in *errp, if it is a failure of the database
+// that the store reports with a domain code, by one that has the code and
+// wraps it. Exported methods defer it.
+func (db *DB) translate(errp *error) {
+	err := *errp
+	if err == nil {
+		return
+	}
+	if cerberus.Code(err) != cerberus.ECodeInternal {
+		return // already a domain error
+	}
+	var domain *cerberus.Error
+	switch db.dialect.classify(err) {
+	case errUnavailable:
+		domain = cerberus.Errorf(cerberus.ECodeUnavailable, "The database is not available. Try again later.")
+	case errRetry:
+		domain = cerberus.Errorf(cerberus.ECodeConflict, "The request lost a race with another request. Try again.")
+	case errTooLarge:
+		domain = cerberus.Errorf(cerberus.ECodeTooLarge, "The value is larger than the database accepts.")
+	case errBadText:
+		domain = cerberus.Errorf(cerberus.ECodeBadRequest, "The request holds text that is not UTF-8 or holds a NUL character.")
+	default:
+		return
+	}
+	*errp = &dbError{domain: domain, err: err}
+}
+
+// dbError is a failure of the database that the store reports with a
+// domain code. errors.As finds the domain error, errors.Is the failure.
+type dbError struct {
+	domain *cerberus.Error
+	err    error
+}
+
+// Error returns the message of the failure.
+func (e *dbError) Error() string { return e.err.Error() }
+
+// Unwrap returns the domain error and the failure.
+func (e *dbError) Unwrap() []error { return []error{e.domain, e.err} }
 
 // rowsAffected returns how many rows res changed.
 func rowsAffected(res sql.Result) (int64, error) {
@@ -231,4 +329,33 @@ func (j jsonStrings) Scan(src any) error {
 // message.
 func notFound() error {
 	return cerberus.Errorf(cerberus.ECodeNotFound, "Not found")
+}
+
+// boolInt returns b as the 0 or 1 stored in a flag column; not every
+// driver turns a bool into an integer.
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// isUnique reports whether err reports a violated unique or primary key
+// constraint.
+func (db *DB) isUnique(err error) bool {
+	return err != nil && db.dialect.classify(err) == errUnique
+}
+
+// canHold reports whether the text columns can hold s. A key that they
+// cannot hold is not stored, so a lookup by it finds nothing.
+func (db *DB) canHold(s string) bool {
+	return db.dialect.holdsText == nil || db.dialect.holdsText(s)
+}
+
+// holdable returns the strings of ss that the text columns can hold.
+func (db *DB) holdable(ss []string) []string {
+	if db.dialect.holdsText == nil {
+		return ss
+	}
+	return slices.DeleteFunc(slices.Clone(ss), func(s string) bool { return !db.dialect.holdsText(s) })
 }

@@ -21,11 +21,12 @@ func scanUser(scan func(dest ...any) error) (*service.User, error) {
 }
 
 // CreateUser implements service.Store.
-func (db *DB) CreateUser(ctx context.Context, u *service.User) error {
-	_, err := db.exec(ctx, db.write, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+func (db *DB) CreateUser(ctx context.Context, u *service.User) (err error) {
+	defer db.translate(&err)
+	_, err = db.writeExec(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.Name, u.PasswordHash, encodeStrings(u.Groups), u.TOTPSecret, u.TOTPLastCounter,
 		millis(u.CreatedAt), millis(u.UpdatedAt))
-	if db.dialect.isUniqueViolation(err) {
+	if db.isUnique(err) {
 		return cerberus.Errorf(cerberus.ECodeUserExists, "The user %q already exists.", u.Name)
 	}
 	if err != nil {
@@ -36,8 +37,12 @@ func (db *DB) CreateUser(ctx context.Context, u *service.User) error {
 
 // UpdateUser implements service.Store. It finds the user by u.ID and also
 // replaces its UpdatedAt; it never moves the TOTP counter.
-func (db *DB) UpdateUser(ctx context.Context, u *service.User) error {
-	res, err := db.exec(ctx, db.write, `UPDATE users
+func (db *DB) UpdateUser(ctx context.Context, u *service.User) (err error) {
+	defer db.translate(&err)
+	if !db.canHold(u.ID) {
+		return notFound()
+	}
+	res, err := db.writeExec(ctx, `UPDATE users
 	SET password_hash = ?, group_names = ?, totp_secret = ?, updated_ts = ?
 	WHERE id = ?`,
 		u.PasswordHash, encodeStrings(u.Groups), u.TOTPSecret, millis(u.UpdatedAt), u.ID)
@@ -53,7 +58,11 @@ func (db *DB) UpdateUser(ctx context.Context, u *service.User) error {
 }
 
 // DeleteUser implements service.Store.
-func (db *DB) DeleteUser(ctx context.Context, name string) error {
+func (db *DB) DeleteUser(ctx context.Context, name string) (err error) {
+	defer db.translate(&err)
+	if !db.canHold(name) {
+		return notFound()
+	}
 	return db.writeTx(ctx, func(tx *sql.Tx) error {
 		res, err := db.exec(ctx, tx, `DELETE FROM users WHERE name = ?`, name)
 		if err != nil {
@@ -73,7 +82,11 @@ func (db *DB) DeleteUser(ctx context.Context, name string) error {
 }
 
 // FindUserByName implements service.Store.
-func (db *DB) FindUserByName(ctx context.Context, name string) (*service.User, error) {
+func (db *DB) FindUserByName(ctx context.Context, name string) (_ *service.User, err error) {
+	defer db.translate(&err)
+	if !db.canHold(name) {
+		return nil, notFound()
+	}
 	row := db.queryRow(ctx, db.read, `SELECT `+userColumns+` FROM users WHERE name = ?`, name)
 	u, err := scanUser(row.Scan)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -86,7 +99,8 @@ func (db *DB) FindUserByName(ctx context.Context, name string) (*service.User, e
 }
 
 // ListUsers implements service.Store.
-func (db *DB) ListUsers(ctx context.Context) ([]*service.User, error) {
+func (db *DB) ListUsers(ctx context.Context) (_ []*service.User, err error) {
+	defer db.translate(&err)
 	rows, err := db.query(ctx, db.read, `SELECT `+userColumns+` FROM users ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list users: %w", err)
@@ -108,8 +122,12 @@ func (db *DB) ListUsers(ctx context.Context) ([]*service.User, error) {
 
 // AdvanceTOTPCounter implements service.Store. It also returns ECodeConflict
 // if there is no user userID.
-func (db *DB) AdvanceTOTPCounter(ctx context.Context, userID string, counter int64) error {
-	res, err := db.exec(ctx, db.write, `UPDATE users SET totp_last_counter = ? WHERE id = ? AND totp_last_counter < ?`,
+func (db *DB) AdvanceTOTPCounter(ctx context.Context, userID string, counter int64) (err error) {
+	defer db.translate(&err)
+	if !db.canHold(userID) {
+		return errReplayed()
+	}
+	res, err := db.writeExec(ctx, `UPDATE users SET totp_last_counter = ? WHERE id = ? AND totp_last_counter < ?`,
 		counter, userID, counter)
 	if err != nil {
 		return fmt.Errorf("sqlstore: advance totp counter: %w", err)
@@ -117,7 +135,11 @@ func (db *DB) AdvanceTOTPCounter(ctx context.Context, userID string, counter int
 	if n, err := rowsAffected(res); err != nil {
 		return err
 	} else if n == 0 {
-		return cerberus.Errorf(cerberus.ECodeConflict, "The one-time code was already used.")
+		return errReplayed()
 	}
 	return nil
+}
+
+func errReplayed() error {
+	return cerberus.Errorf(cerberus.ECodeConflict, "The one-time code was already used.")
 }

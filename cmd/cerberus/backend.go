@@ -17,6 +17,8 @@ import (
 	"github.com/cerberus-go/cerberus/localkms"
 	"github.com/cerberus-go/cerberus/service"
 	"github.com/cerberus-go/cerberus/sqlstore"
+	"github.com/cerberus-go/cerberus/sqlstore/mysql"
+	"github.com/cerberus-go/cerberus/sqlstore/postgres"
 	"github.com/cerberus-go/cerberus/sqlstore/sqlite"
 )
 
@@ -42,11 +44,7 @@ func openBackend(ctx context.Context, cfg *Config, sts service.CallerIdentifier,
 	if err != nil {
 		return nil, err
 	}
-	dbPath := filepath.Join(cfg.Data, databaseFile)
-	if err := checkPrivate(dbPath); err != nil {
-		return nil, err
-	}
-	store, err := sqlite.Open(ctx, dbPath)
+	store, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -68,6 +66,23 @@ func openBackend(ctx context.Context, cfg *Config, sts service.CallerIdentifier,
 }
 
 func (b *backend) Close() error { return b.store.Close() }
+
+// openStore opens the store of cfg, applying its migrations.
+func openStore(ctx context.Context, cfg *Config) (*sqlstore.DB, error) {
+	switch cfg.Storage {
+	case "sqlite":
+		dbPath := filepath.Join(cfg.Data, databaseFile)
+		if err := checkPrivate(dbPath); err != nil {
+			return nil, err
+		}
+		return sqlite.Open(ctx, dbPath)
+	case "postgres":
+		return postgres.Open(ctx, cfg.DSN)
+	case "mysql":
+		return mysql.Open(ctx, cfg.DSN)
+	}
+	return nil, fmt.Errorf("unknown --storage %q", cfg.Storage)
+}
 
 // openKEK opens the key-encryption key of cfg. The local key ring is created
 // on first use. With AWS KMS, data keys are cached as configured, and a

@@ -32,6 +32,8 @@ type Config struct {
 	LogLevel        string
 	AdminRoles      []string
 	TokenCacheTTL   time.Duration
+	Storage         string
+	DSN             string
 	KEK             string
 	KMSKeyARNs      []string
 	KMSLocalRegion  string
@@ -52,6 +54,8 @@ func (c *Config) bindFlags(fs *pflag.FlagSet, server bool) {
 	fs.StringSliceVar(&c.AdminGroups, "admin-groups", []string{"cerberus-admins"}, "user groups whose members are admins (comma-separated)")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", time.Hour, "lifetime of issued tokens (5m to 24h)")
 	fs.IntVar(&c.MaxRefreshCount, "max-refresh-count", 24, "how many times a user token can be refreshed (0 to 1000)")
+	fs.StringVar(&c.Storage, "storage", "sqlite", `store: "sqlite" (<data>/cerberus.db), "postgres" or "mysql" (MySQL, MariaDB, Aurora MySQL)`)
+	fs.StringVar(&c.DSN, "dsn", "", "with --storage postgres or mysql: the database's DSN (prefer CERBERUS_DSN or the config file, which ps cannot show)")
 	fs.StringVar(&c.KEK, "kek", "local", `key-encryption key: "local" (the key ring <data>/master.key) or "awskms"`)
 	fs.StringSliceVar(&c.KMSKeyARNs, "kms-key-arns", nil, "with --kek awskms: ARNs of 1 to 3 symmetric KMS keys, ideally in different regions (comma-separated)")
 	fs.StringVar(&c.KMSLocalRegion, "kms-local-region", "", "with --kek awskms: the region of this server, whose key is asked first when decrypting")
@@ -154,6 +158,18 @@ func (c *Config) validate(fs *pflag.FlagSet) error {
 	}
 	if c.TokenTTL < 5*time.Minute || c.TokenTTL > 24*time.Hour {
 		bad("--token-ttl (CERBERUS_TOKEN_TTL) is %s; it must be between 5m and 24h (clients renew tokens 60 s before they expire)", c.TokenTTL)
+	}
+	switch c.Storage {
+	case "sqlite":
+		if c.DSN != "" {
+			bad("--dsn (CERBERUS_DSN) is set but --storage (CERBERUS_STORAGE) is sqlite: set --storage postgres or mysql")
+		}
+	case "postgres", "mysql":
+		if c.DSN == "" {
+			bad("--storage %s needs --dsn (CERBERUS_DSN), such as postgres://user:password@host:5432/cerberus or user:password@tcp(host:3306)/cerberus", c.Storage)
+		}
+	default:
+		bad("--storage (CERBERUS_STORAGE) is %q; it must be sqlite, postgres or mysql", c.Storage)
 	}
 	switch c.KEK {
 	case "local":

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -141,6 +142,68 @@ func testCreateSDBRollsBack(t *testing.T, s service.Store) {
 	mustOK(t, "CreateSDB again", s.CreateSDB(ctx, sdb))
 }
 
+// raceRounds is how many times a race test races, to give the losers more
+// chances to slip through.
+const raceRounds = 5
+
+func testCreateSDBRaceSameName(t *testing.T, s service.Store) {
+	f := newFixture(t, s)
+	for round := range raceRounds {
+		name := fmt.Sprintf("Contested %d", round)
+		sdbs := make([]*cerberus.SDB, 8)
+		for i := range sdbs {
+			sdbs[i] = f.sdb(f.apps, name, fmt.Sprintf("contested-%d-%d", round, i))
+		}
+		raceCreateSDB(t, f, sdbs)
+	}
+}
+
+func testCreateSDBRaceSameSlug(t *testing.T, s service.Store) {
+	f := newFixture(t, s)
+	for round := range raceRounds {
+		slug := fmt.Sprintf("contested-%d", round)
+		sdbs := make([]*cerberus.SDB, 8)
+		for i := range sdbs {
+			// Half of them in another category: the paths differ, the
+			// slugs do not.
+			c := f.apps
+			if i%2 == 1 {
+				c = f.shared
+			}
+			sdbs[i] = f.sdb(c, fmt.Sprintf("Contested %d-%d", round, i), slug)
+		}
+		raceCreateSDB(t, f, sdbs)
+	}
+}
+
+// raceCreateSDB creates sdbs concurrently and wants exactly one of them
+// created, whole, and the others refused as duplicates, leaving nothing.
+func raceCreateSDB(t *testing.T, f *fixture, sdbs []*cerberus.SDB) {
+	t.Helper()
+	ctx := context.Background()
+	errs := race(len(sdbs), func(i int) error { return f.s.CreateSDB(ctx, sdbs[i]) })
+	w := wantOneWinner(t, "CreateSDB", errs, cerberus.ECodeSDBNameDuplicate)
+	got, err := f.s.FindSDBByID(ctx, sdbs[w].ID)
+	mustOK(t, "FindSDBByID of the winner", err)
+	wantSDB(t, "FindSDBByID of the winner", got, sdbs[w])
+	for i, sdb := range sdbs {
+		if i == w {
+			continue
+		}
+		_, err := f.s.FindSDBByID(ctx, sdb.ID)
+		wantCode(t, "FindSDBByID of a loser", err, cerberus.ECodeNotFound)
+		// The losers' grants were not stored either.
+		found, err := f.s.FindSDBsForPrincipal(ctx, []string{sdb.Owner, sdb.UserGroupPermissions[0].Name},
+			[]string{sdb.IAMPrincipalPermissions[0].ARN})
+		mustOK(t, "FindSDBsForPrincipal", err)
+		for _, fs := range found {
+			if fs.ID != sdbs[w].ID {
+				t.Fatalf("FindSDBsForPrincipal with the grants of a loser: got %s, want the winner at most", show(found))
+			}
+		}
+	}
+}
+
 func testUpdateSDBOK(t *testing.T, s service.Store) {
 	ctx := context.Background()
 	f := newFixture(t, s)
@@ -264,6 +327,18 @@ func testDeleteSDBCascade(t *testing.T, s service.Store) {
 		t.Fatalf("FindSecret of the other SDB: got %q version %d, want v2 version 2", rec.Ciphertext, rec.Version)
 	}
 
+	// The history goes with the SDB.
+	_, total, err := s.ListSecretVersions(ctx, doomed.ID, "doomed/db/password", 10, 0)
+	mustOK(t, "ListSecretVersions", err)
+	if total != 0 {
+		t.Fatalf("ListSecretVersions of a deleted SDB: total %d, want 0", total)
+	}
+	_, total, err = s.ListSecretVersions(ctx, kept.ID, "kept/db/password", 10, 0)
+	mustOK(t, "ListSecretVersions", err)
+	if total != 1 {
+		t.Fatalf("ListSecretVersions of the other SDB: total %d, want 1", total)
+	}
+
 	// The name, slug, path and grants are free again.
 	again := f.mustCreateSDB(t, f.apps, "Doomed", "doomed")
 	mustPutSecret(t, s, secret(again, "db/password", "fresh"))
@@ -271,12 +346,17 @@ func testDeleteSDBCascade(t *testing.T, s service.Store) {
 }
 
 func testDeleteSDBErrNotFound(t *testing.T, s service.Store) {
-	wantCode(t, "DeleteSDB", s.DeleteSDB(context.Background(), cerberus.NewID()), cerberus.ECodeNotFound)
+	for _, id := range []string{cerberus.NewID(), "\xff"} {
+		wantCode(t, fmt.Sprintf("DeleteSDB(%q)", id), s.DeleteSDB(context.Background(), id), cerberus.ECodeNotFound)
+	}
 }
 
 func testFindSDBByIDErrNotFound(t *testing.T, s service.Store) {
-	_, err := s.FindSDBByID(context.Background(), cerberus.NewID())
-	wantCode(t, "FindSDBByID", err, cerberus.ECodeNotFound)
+	// Ids come from URLs: any bytes.
+	for _, id := range []string{cerberus.NewID(), "", "%", "\xff", "a\x00b"} {
+		_, err := s.FindSDBByID(context.Background(), id)
+		wantCode(t, fmt.Sprintf("FindSDBByID(%q)", id), err, cerberus.ECodeNotFound)
+	}
 }
 
 func testFindSDBByPathOK(t *testing.T, s service.Store) {
@@ -304,6 +384,7 @@ func testFindSDBByPathErrNotFound(t *testing.T, s service.Store) {
 		"app/alpha/x/",
 		"app/%/",
 		"app/_lpha/",
+		"app/\xff/",
 		"",
 	} {
 		_, err := s.FindSDBByPath(ctx, path)
@@ -350,6 +431,7 @@ func testFindSDBsForPrincipal(t *testing.T, s service.Store) {
 		{"CaseSensitive", []string{"SHARED-GROUP", "Bravo-Owners"}, []string{"ARN:AWS:IAM::111122223333:ROLE/ONE"}, nil},
 		{"NotPatterns", []string{"%", "shared_group", "shared%"}, []string{"arn:%"}, nil},
 		{"ARNNotGroup", []string{arn1}, []string{"shared-group"}, nil},
+		{"NotUTF8", []string{"\xff", "bravo-owners", "a\x00b"}, []string{"\xff"}, []*cerberus.SDB{bravo}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,10 +1,12 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cerberus-go/cerberus"
@@ -22,6 +24,7 @@ func testFindSecretErrNotFound(t *testing.T, s service.Store) {
 		{sdb.ID, "vault/DB/password"},
 		{sdb.ID, "vault/db/%"},
 		{cerberus.NewID(), "vault/db/password"},
+		{"\xff", "vault/db/password"},
 	} {
 		_, err := s.FindSecret(ctx, tt.sdbID, tt.path)
 		wantCode(t, fmt.Sprintf("FindSecret(%q, %q)", tt.sdbID, tt.path), err, cerberus.ECodeNotFound)
@@ -297,5 +300,200 @@ func testListSecretPathsPrefix(t *testing.T, s service.Store) {
 	mustOK(t, "ListSecretPaths", err)
 	if len(got) != 0 {
 		t.Fatalf("ListSecretPaths of an unknown SDB: got %q, want none", got)
+	}
+}
+
+// testPutSecretLargest stores ciphertexts of size bytes, creating and then
+// replacing one, so that the history holds one too.
+func testPutSecretLargest(t *testing.T, s service.Store, size int) {
+	ctx := context.Background()
+	f := newFixture(t, s)
+	sdb := f.mustCreateSDB(t, f.apps, "Vault", "vault")
+	for prev := range int64(2) {
+		rec := secret(sdb, "largest", "")
+		rec.Ciphertext = make([]byte, size)
+		rand.Read(rec.Ciphertext)
+		rec.SizeBytes = size
+		mustOK(t, fmt.Sprintf("PutSecret of %d bytes", size), s.PutSecret(ctx, rec, prev))
+		got, err := s.FindSecret(ctx, sdb.ID, rec.Path)
+		mustOK(t, "FindSecret", err)
+		if !bytes.Equal(got.Ciphertext, rec.Ciphertext) {
+			t.Fatalf("FindSecret of %d bytes: got %d bytes, not the ones stored", size, len(got.Ciphertext))
+		}
+		got.Ciphertext, rec.Ciphertext = nil, nil
+		wantEqual(t, "FindSecret", got, rec)
+	}
+	vs, total, err := s.ListSecretVersions(ctx, sdb.ID, "vault/largest", 10, 0)
+	mustOK(t, "ListSecretVersions", err)
+	if total != 1 || len(vs) != 1 || vs[0].SizeBytes != size || vs[0].Version != 1 {
+		t.Fatalf("ListSecretVersions: got %s, total %d; want version 1 of %d bytes", show(vs), total, size)
+	}
+}
+
+// history writes a history of (sdb, sub): versions 1 to n, of which the
+// last is deleted if deleted, each written by writer-<version> at
+// at(100+version), except the first, written by alice at at(100). It
+// returns the history newest first, as ListSecretVersions does, without
+// version ids, and the time of the last write.
+func history(t *testing.T, s service.Store, sdb *cerberus.SDB, sub string, n int64, deleted bool, base int64) []*service.SecretRecord {
+	t.Helper()
+	ctx := context.Background()
+	writer := func(v int64) (string, int64) {
+		if v == 1 {
+			return "alice", base
+		}
+		return fmt.Sprintf("writer-%d", v), base + v
+	}
+	var hist []*service.SecretRecord
+	for v := int64(1); v <= n; v++ {
+		by, ms := writer(v)
+		rec := secret(sdb, sub, strings.Repeat("x", int(v))) // SizeBytes tells them apart
+		rec.Kind = service.KindFile
+		rec.CreatedBy, rec.CreatedAt = "alice", at(base)
+		rec.LastUpdatedBy, rec.LastUpdatedAt = by, at(ms)
+		mustOK(t, fmt.Sprintf("PutSecret(prev %d)", v-1), s.PutSecret(ctx, rec, v-1))
+		if v == 1 {
+			continue
+		}
+		pby, pms := writer(v - 1)
+		hist = append(hist, &service.SecretRecord{
+			SDBID: sdb.ID, Path: rec.Path, Kind: service.KindFile, Version: v - 1, SizeBytes: int(v - 1),
+			CreatedBy: pby, LastUpdatedBy: pby, CreatedAt: at(pms), LastUpdatedAt: at(pms),
+			Action: "UPDATE", ActionBy: by, ActionAt: at(ms),
+		})
+	}
+	if deleted {
+		by, ms := writer(n)
+		path := sdb.Slug + "/" + sub
+		mustOK(t, "DeleteSecret", s.DeleteSecret(ctx, sdb.ID, path, n, "deleter", at(base+50)))
+		hist = append(hist, &service.SecretRecord{
+			SDBID: sdb.ID, Path: path, Kind: service.KindFile, Version: n, SizeBytes: int(n),
+			CreatedBy: by, LastUpdatedBy: by, CreatedAt: at(ms), LastUpdatedAt: at(ms),
+			Action: "DELETE", ActionBy: "deleter", ActionAt: at(base + 50),
+		})
+	}
+	slices.Reverse(hist)
+	return hist
+}
+
+// wantHistory fails the test unless got is want, whatever the version ids,
+// which must be distinct UUIDs.
+func wantHistory(t *testing.T, call string, got, want []*service.SecretRecord) {
+	t.Helper()
+	ids := make(map[string]bool)
+	bare := make([]*service.SecretRecord, 0, len(got))
+	for _, r := range got {
+		if !isUUID(r.VersionID) || ids[r.VersionID] {
+			t.Fatalf("%s: version id %q, want a UUID of its own", call, r.VersionID)
+		}
+		ids[r.VersionID] = true
+		c := *r
+		c.VersionID = ""
+		bare = append(bare, &c)
+	}
+	wantEqual(t, call, bare, want)
+}
+
+func testListSecretVersionsOrdered(t *testing.T, s service.Store) {
+	ctx := context.Background()
+	f := newFixture(t, s)
+	sdb := f.mustCreateSDB(t, f.apps, "Vault", "vault")
+	other := f.mustCreateSDB(t, f.apps, "Other", "other")
+	// Histories that must not show: another path, a path that begins with
+	// this one, and the same stored path in another SDB.
+	history(t, s, sdb, "db", 3, false, 0)
+	history(t, s, sdb, "db/password/old", 3, false, 0)
+	for prev, value := range []string{"x", "y"} {
+		rec := secret(other, "", value)
+		rec.Path = "vault/db/password"
+		mustOK(t, "PutSecret in another SDB", s.PutSecret(ctx, rec, int64(prev)))
+	}
+
+	// Versions 1 to 4, deleted; then written again: versions 1 to 3. The
+	// versions start over, the order of writing does not.
+	want := history(t, s, sdb, "db/password", 4, true, 1000)
+	want = append(history(t, s, sdb, "db/password", 3, false, 2000), want...)
+	got, total, err := s.ListSecretVersions(ctx, sdb.ID, "vault/db/password", 100, 0)
+	mustOK(t, "ListSecretVersions", err)
+	if total != len(want) {
+		t.Fatalf("ListSecretVersions: total %d, want %d", total, len(want))
+	}
+	wantHistory(t, "ListSecretVersions", got, want)
+
+	// The current value is not history.
+	cur, err := s.FindSecret(ctx, sdb.ID, "vault/db/password")
+	mustOK(t, "FindSecret", err)
+	if cur.Version != 3 {
+		t.Fatalf("FindSecret: version %d, want 3", cur.Version)
+	}
+}
+
+func testListSecretVersionsPaged(t *testing.T, s service.Store) {
+	ctx := context.Background()
+	f := newFixture(t, s)
+	sdb := f.mustCreateSDB(t, f.apps, "Vault", "vault")
+	all := history(t, s, sdb, "paged", 8, false, 0) // 7 records
+	tests := []struct {
+		limit, offset int
+		want          []*service.SecretRecord
+	}{
+		{3, 0, all[0:3]},
+		{3, 3, all[3:6]},
+		{3, 6, all[6:]},
+		{3, 7, nil},
+		{3, 100, nil},
+		{1, 4, all[4:5]},
+		{7, 0, all},
+		{100, 0, all},
+		{100, 2, all[2:]},
+		{0, 0, nil},
+		{0, 3, nil},
+	}
+	for _, tt := range tests {
+		call := fmt.Sprintf("ListSecretVersions(limit %d, offset %d)", tt.limit, tt.offset)
+		got, total, err := s.ListSecretVersions(ctx, sdb.ID, "vault/paged", tt.limit, tt.offset)
+		mustOK(t, call, err)
+		if total != len(all) {
+			t.Fatalf("%s: total %d, want %d", call, total, len(all))
+		}
+		if got == nil {
+			t.Fatalf("%s: got nil, want a slice", call)
+		}
+		if tt.want == nil {
+			tt.want = []*service.SecretRecord{}
+		}
+		wantHistory(t, call, got, tt.want)
+	}
+}
+
+func testListSecretVersionsEmpty(t *testing.T, s service.Store) {
+	ctx := context.Background()
+	f := newFixture(t, s)
+	sdb := f.mustCreateSDB(t, f.apps, "Vault", "vault")
+	mustPutSecret(t, s, secret(sdb, "fresh", "x"))
+	for _, tt := range []struct{ sdbID, path string }{
+		{sdb.ID, "vault/fresh"}, // a current value without history
+		{sdb.ID, "vault/none"},
+		{sdb.ID, "vault/%"},
+		{cerberus.NewID(), "vault/fresh"},
+		{"\xff", "vault/fresh"},
+	} {
+		call := fmt.Sprintf("ListSecretVersions(%q, %q)", tt.sdbID, tt.path)
+		got, total, err := s.ListSecretVersions(ctx, tt.sdbID, tt.path, 10, 0)
+		mustOK(t, call, err)
+		if got == nil || len(got) != 0 || total != 0 {
+			t.Fatalf("%s: got %s, total %d; want none", call, show(got), total)
+		}
+	}
+}
+
+func testListSecretVersionsErrBadRequest(t *testing.T, s service.Store) {
+	ctx := context.Background()
+	f := newFixture(t, s)
+	sdb := f.mustCreateSDB(t, f.apps, "Vault", "vault")
+	history(t, s, sdb, "a", 2, false, 0)
+	for _, tt := range []struct{ limit, offset int }{{-1, 0}, {1, -1}, {-1, -1}} {
+		_, _, err := s.ListSecretVersions(ctx, sdb.ID, "vault/a", tt.limit, tt.offset)
+		wantCode(t, fmt.Sprintf("ListSecretVersions(limit %d, offset %d)", tt.limit, tt.offset), err, cerberus.ECodeBadRequest)
 	}
 }

@@ -24,11 +24,31 @@ type testCase struct {
 	fn   func(t *testing.T, s service.Store)
 }
 
-// Run runs the conformance suite. open must return a new, empty store with
-// its schema in place (and only the seeded categories and roles), and
-// arrange for it to be closed when t ends; it is called once per subtest,
-// and subtests run in parallel.
+// LargeValueSize is the size of the largest ciphertext the suite stores by
+// default: the API's largest limit of a secret's size.
+const LargeValueSize = 16 << 20
+
+// Config adjusts the suite to what a store's database allows.
+type Config struct {
+	// LargeValueSize is the size of the largest ciphertext the suite
+	// stores; zero means LargeValueSize.
+	LargeValueSize int
+}
+
+// Run runs the conformance suite with the zero Config. open must return a
+// new, empty store with its schema in place (and only the seeded
+// categories and roles), and arrange for it to be closed when t ends; it is
+// called once per subtest, and subtests run in parallel.
 func Run(t *testing.T, open func(t *testing.T) service.Store) {
+	RunConfig(t, open, Config{})
+}
+
+// RunConfig runs the conformance suite as cfg says; open is as for Run.
+func RunConfig(t *testing.T, open func(t *testing.T) service.Store, cfg Config) {
+	large := cfg.LargeValueSize
+	if large == 0 {
+		large = LargeValueSize
+	}
 	groups := []struct {
 		name  string
 		cases []testCase
@@ -41,6 +61,8 @@ func Run(t *testing.T, open func(t *testing.T) service.Store) {
 			{"ErrDuplicate", testCreateSDBErrDuplicate},
 			{"ErrCategoryInvalid", testCreateSDBErrCategoryInvalid},
 			{"RollsBack", testCreateSDBRollsBack},
+			{"RaceSameName", testCreateSDBRaceSameName},
+			{"RaceSameSlug", testCreateSDBRaceSameSlug},
 		}},
 		{"UpdateSDB", []testCase{
 			{"OK", testUpdateSDBOK},
@@ -66,6 +88,7 @@ func Run(t *testing.T, open func(t *testing.T) service.Store) {
 			{"RaceCreate", testPutSecretRaceCreate},
 			{"RaceUpdate", testPutSecretRaceUpdate},
 			{"Large", testPutSecretLarge},
+			{"Largest", func(t *testing.T, s service.Store) { testPutSecretLargest(t, s, large) }},
 			{"SDBsApart", testPutSecretSDBsApart},
 		}},
 		{"DeleteSecret", []testCase{
@@ -75,6 +98,12 @@ func Run(t *testing.T, open func(t *testing.T) service.Store) {
 			{"Race", testDeleteSecretRace},
 		}},
 		{"ListSecretPaths", []testCase{{"Prefix", testListSecretPathsPrefix}}},
+		{"ListSecretVersions", []testCase{
+			{"Ordered", testListSecretVersionsOrdered},
+			{"Paged", testListSecretVersionsPaged},
+			{"Empty", testListSecretVersionsEmpty},
+			{"ErrBadRequest", testListSecretVersionsErrBadRequest},
+		}},
 		{"CreateUser", []testCase{
 			{"OK", testCreateUserOK},
 			{"ErrUserExists", testCreateUserErrExists},

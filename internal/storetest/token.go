@@ -69,6 +69,7 @@ func testDeleteTokenErrNotFound(t *testing.T, s service.Store) {
 	ctx := context.Background()
 	tok := mustCreateToken(t, s, cerberus.PrincipalUser, "alice")
 	wantCode(t, "DeleteToken of an unknown id", s.DeleteToken(ctx, cerberus.NewID()), cerberus.ECodeNotFound)
+	wantCode(t, "DeleteToken of id \\xff", s.DeleteToken(ctx, "\xff"), cerberus.ECodeNotFound)
 	mustOK(t, "DeleteToken", s.DeleteToken(ctx, tok.ID))
 	wantCode(t, "DeleteToken again", s.DeleteToken(ctx, tok.ID), cerberus.ECodeNotFound)
 }
@@ -155,7 +156,7 @@ func testPutKeyIfAbsentRace(t *testing.T, s service.Store) {
 func testFindKeyErrNotFound(t *testing.T, s service.Store) {
 	ctx := context.Background()
 	mustOK(t, "PutKeyIfAbsent", s.PutKeyIfAbsent(ctx, "token-hmac", []byte("k")))
-	for _, name := range []string{"mfa-state", "TOKEN-HMAC", "token-hmac ", "%"} {
+	for _, name := range []string{"mfa-state", "TOKEN-HMAC", "token-hmac ", "%", "\xff", "token-hmac\x00"} {
 		_, err := s.FindKey(ctx, name)
 		wantCode(t, fmt.Sprintf("FindKey(%q)", name), err, cerberus.ECodeNotFound)
 	}

@@ -125,6 +125,9 @@ func testUpdateUserOK(t *testing.T, s service.Store) {
 func testUpdateUserErrNotFound(t *testing.T, s service.Store) {
 	mustCreateUser(t, s, "alice")
 	wantCode(t, "UpdateUser", s.UpdateUser(context.Background(), user("alice")), cerberus.ECodeNotFound)
+	u := user("alice")
+	u.ID = "\xff"
+	wantCode(t, "UpdateUser of id \\xff", s.UpdateUser(context.Background(), u), cerberus.ECodeNotFound)
 }
 
 func testDeleteUserOK(t *testing.T, s service.Store) {
@@ -164,11 +167,12 @@ func testDeleteUserErrNotFound(t *testing.T, s service.Store) {
 	mustCreateUser(t, s, "alice")
 	wantCode(t, "DeleteUser", s.DeleteUser(context.Background(), "ALICE"), cerberus.ECodeNotFound)
 	wantCode(t, "DeleteUser", s.DeleteUser(context.Background(), "bob"), cerberus.ECodeNotFound)
+	wantCode(t, "DeleteUser", s.DeleteUser(context.Background(), "\xff"), cerberus.ECodeNotFound)
 }
 
 func testFindUserByNameErrNotFound(t *testing.T, s service.Store) {
 	mustCreateUser(t, s, "alice")
-	for _, name := range []string{"bob", "ALICE", "alic", "alice ", "%", "_lice"} {
+	for _, name := range []string{"bob", "ALICE", "alic", "alice ", "%", "_lice", "\xff", "ali\x00ce"} {
 		_, err := s.FindUserByName(context.Background(), name)
 		wantCode(t, fmt.Sprintf("FindUserByName(%q)", name), err, cerberus.ECodeNotFound)
 	}
@@ -215,6 +219,9 @@ func testAdvanceTOTPCounterErrConflict(t *testing.T, s service.Store) {
 	mustOK(t, "AdvanceTOTPCounter", s.AdvanceTOTPCounter(ctx, u.ID, 100))
 	for _, c := range []int64{100, 99, 0} {
 		wantCode(t, fmt.Sprintf("AdvanceTOTPCounter(%d) after 100", c), s.AdvanceTOTPCounter(ctx, u.ID, c), cerberus.ECodeConflict)
+	}
+	for _, id := range []string{cerberus.NewID(), "\xff"} {
+		wantCode(t, fmt.Sprintf("AdvanceTOTPCounter of user %q", id), s.AdvanceTOTPCounter(ctx, id, 200), cerberus.ECodeConflict)
 	}
 	got, err := s.FindUserByName(ctx, u.Name)
 	mustOK(t, "FindUserByName", err)

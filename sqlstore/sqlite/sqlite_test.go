@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/cerberus-go/cerberus"
@@ -67,6 +69,16 @@ func count(t *testing.T, db *sql.DB, query string, args ...any) int {
 	return n
 }
 
+// latestVersion returns the version of the last migration.
+func latestVersion(t *testing.T) int {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join("migrations", "*.sql"))
+	if err != nil || len(names) == 0 {
+		t.Fatalf("list migrations: %v, %d files", err, len(names))
+	}
+	return len(names)
+}
+
 func TestOpenMigratesOnce(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "cerberus.db")
@@ -105,8 +117,8 @@ func TestOpenMigratesOnce(t *testing.T) {
 		}
 	}
 	raw := rawDB(t, path)
-	if n := count(t, raw, `SELECT COUNT(*) FROM schema_version`); n != 1 {
-		t.Fatalf("schema_version has %d rows, want 1", n)
+	if n, want := count(t, raw, `SELECT COUNT(*) FROM schema_version`), latestVersion(t); n != want {
+		t.Fatalf("schema_version has %d rows, want %d", n, want)
 	}
 	if n := count(t, raw, `SELECT COUNT(*) FROM roles`); n != 3 {
 		t.Fatalf("roles has %d rows, want 3", n)
@@ -132,12 +144,13 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 		db.Close()
 		t.Fatal("Open of a database with schema version 99: got no error")
 	}
-	if msg := err.Error(); !strings.Contains(msg, "version 99") || !strings.Contains(msg, "up to 1") {
-		t.Fatalf("Open of a database with schema version 99: error %q, want it to name versions 99 and 1", msg)
+	latest := latestVersion(t)
+	if msg := err.Error(); !strings.Contains(msg, "version 99") || !strings.Contains(msg, fmt.Sprintf("up to %d", latest)) {
+		t.Fatalf("Open of a database with schema version 99: error %q, want it to name versions 99 and %d", msg, latest)
 	}
 	// Nothing was changed.
-	if n := count(t, raw, `SELECT COUNT(*) FROM schema_version`); n != 2 {
-		t.Fatalf("schema_version has %d rows, want 2", n)
+	if n := count(t, raw, `SELECT COUNT(*) FROM schema_version`); n != latest+1 {
+		t.Fatalf("schema_version has %d rows, want %d", n, latest+1)
 	}
 }
 
@@ -362,5 +375,83 @@ func TestWritersShareFile(t *testing.T) {
 		if won != 1 {
 			t.Fatalf("PutSecret(prev %d): %d writers won, want 1", round, won)
 		}
+	}
+}
+
+// TestOpenUpgradesHistory writes a history under the first schema, which
+// has no order of archiving, and wants the second to keep its order.
+func TestOpenUpgradesHistory(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "cerberus.db")
+	first, err := os.ReadFile(filepath.Join("migrations", "0001_init.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate&_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write.SetMaxOpenConns(1)
+	read, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := sqlstore.NewSQLite(write, read)
+	if err := old.Migrate(ctx, fstest.MapFS{"0001_init.sql": {Data: first}}); err != nil {
+		t.Fatalf("Migrate to version 1: %v", err)
+	}
+	sdb, rec := fixture(t, old)
+	put := func(prev int64, by string, ms int64) {
+		t.Helper()
+		next := &service.SecretRecord{
+			SDBID: sdb.ID, Path: rec.Path, Kind: service.KindObject, Ciphertext: []byte(by), SizeBytes: len(by),
+			CreatedBy: by, LastUpdatedBy: by, CreatedAt: time.UnixMilli(ms), LastUpdatedAt: time.UnixMilli(ms),
+		}
+		if err := old.PutSecret(ctx, next, prev); err != nil {
+			t.Fatalf("PutSecret(prev %d): %v", prev, err)
+		}
+	}
+	put(1, "second", 2)
+	if err := old.DeleteSecret(ctx, sdb.ID, rec.Path, 2, "deleter", time.UnixMilli(3)); err != nil {
+		t.Fatalf("DeleteSecret: %v", err)
+	}
+	put(0, "third", 4)
+	put(1, "fourth", 5)
+	if err := old.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	db := mustOpen(t, path)
+	got, total, err := db.ListSecretVersions(ctx, sdb.ID, rec.Path, 10, 0)
+	if err != nil {
+		t.Fatalf("ListSecretVersions: %v", err)
+	}
+	type version struct {
+		Version int64
+		By      string
+		Action  string
+	}
+	want := []version{{1, "third", "UPDATE"}, {2, "second", "DELETE"}, {1, "alice", "UPDATE"}}
+	var gotv []version
+	for _, r := range got {
+		gotv = append(gotv, version{r.Version, r.LastUpdatedBy, r.Action})
+	}
+	if total != len(want) || !slices.Equal(gotv, want) {
+		t.Fatalf("ListSecretVersions after the upgrade: got %+v (total %d), want %+v", gotv, total, want)
+	}
+	// New history goes after the old.
+	next := &service.SecretRecord{
+		SDBID: sdb.ID, Path: rec.Path, Kind: service.KindObject, Ciphertext: []byte("fifth"), SizeBytes: 5,
+		LastUpdatedBy: "fifth", LastUpdatedAt: time.UnixMilli(6),
+	}
+	if err := db.PutSecret(ctx, next, 2); err != nil {
+		t.Fatalf("PutSecret: %v", err)
+	}
+	got, _, err = db.ListSecretVersions(ctx, sdb.ID, rec.Path, 1, 0)
+	if err != nil {
+		t.Fatalf("ListSecretVersions: %v", err)
+	}
+	if len(got) != 1 || got[0].Version != 2 || got[0].LastUpdatedBy != "fourth" {
+		t.Fatalf("ListSecretVersions after a new write: got %+v, want version 2 by fourth first", got)
 	}
 }

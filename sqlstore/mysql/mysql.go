@@ -1,0 +1,111 @@
+// Package mysql opens the Cerberus store in a MySQL (5.7 or later) or
+// MariaDB (10.2 or later) database, through the driver
+// github.com/go-sql-driver/mysql. The SQL itself is package sqlstore's;
+// this package holds the MySQL schema and the connection settings.
+//
+// # Connection
+//
+// The DSN is the driver's: user:password@tcp(host:3306)/database?param=value,
+// and must name a database. Open sets what the store relies on whatever the
+// DSN says: server-side prepared statements (interpolateParams=false), one
+// statement per query (multiStatements=false), found rather than changed
+// rows (clientFoundRows=true), and, unless the DSN sets sql_mode, strict
+// mode, so that a value too long for its column fails rather than being cut.
+// Connections are dialed within 3 s unless the DSN sets a timeout, and the
+// pool holds at most 16 connections, each used for at most 5 minutes, so
+// that requests fail fast while the database is down.
+//
+// # Large values
+//
+// A value and the statement that carries it must fit in the server's
+// max_allowed_packet, which is 16 MiB by default in MariaDB (64 MiB in
+// MySQL 8). Secrets up to the API's largest limit of 16 MiB, with their
+// envelope, need max_allowed_packet = 32M or more on the server; a value
+// that does not fit fails with the code cerberus.ECodeTooLarge.
+//
+// # Migrations
+//
+// Open brings the schema up to date while it holds GET_LOCK on a lock named
+// after the database, on a connection of its own, so that nodes starting
+// together migrate one after the other. MySQL commits each DDL statement on
+// its own: a migration cut short runs again from its first statement, so
+// its statements are written to be run again safely.
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/cerberus-go/cerberus/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Settings of the connection pool.
+const (
+	dialTimeout     = 3 * time.Second
+	maxOpenConns    = 16
+	connMaxLifetime = 5 * time.Minute
+	connMaxIdleTime = time.Minute
+)
+
+// strictMode adds strict mode to the session's sql_mode.
+const strictMode = `CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES')`
+
+// Open opens the store in the MySQL or MariaDB database that dsn names,
+// checks that it can be reached, and brings its schema up to date. It fails
+// if the schema is newer than this release knows. The errors it returns
+// never hold the DSN, which may hold a password; if the database cannot be
+// reached, they have the code cerberus.ECodeUnavailable.
+func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		// The parser's message may quote parts of the DSN.
+		return nil, errors.New("mysql: the DSN is not valid: want user:password@tcp(host:port)/database?param=value")
+	}
+	if cfg.DBName == "" {
+		return nil, errors.New("mysql: the DSN names no database: want user:password@tcp(host:port)/database")
+	}
+	cfg.InterpolateParams = false
+	cfg.MultiStatements = false
+	cfg.ClientFoundRows = true
+	if cfg.Timeout == 0 {
+		cfg.Timeout = dialTimeout
+	}
+	if _, ok := cfg.Params["sql_mode"]; !ok {
+		if cfg.Params == nil {
+			cfg.Params = make(map[string]string)
+		}
+		cfg.Params["sql_mode"] = strictMode
+	}
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("mysql: %w", err)
+	}
+	h := sql.OpenDB(conn)
+	h.SetMaxOpenConns(maxOpenConns)
+	h.SetMaxIdleConns(maxOpenConns)
+	h.SetConnMaxLifetime(connMaxLifetime)
+	h.SetConnMaxIdleTime(connMaxIdleTime)
+	db := sqlstore.NewMySQL(h)
+	where := fmt.Sprintf("database %q on %s as %q", cfg.DBName, cfg.Addr, cfg.User)
+	if err := db.Ping(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("mysql: connect to %s: %w", where, err), db.Close())
+	}
+	set, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("mysql: %w", err), db.Close())
+	}
+	if err := db.Migrate(ctx, set); err != nil {
+		return nil, errors.Join(fmt.Errorf("mysql: migrate %s: %w", where, err), db.Close())
+	}
+	return db, nil
+}
