@@ -35,6 +35,9 @@ type Config struct {
 	MaxSecretSize int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Health checks the dependencies (the database) for /healthcheck; nil
+	// means always healthy.
+	Health func(ctx context.Context) error
 }
 
 // Server is the HTTP handler of the API.
@@ -46,6 +49,7 @@ type Server struct {
 	logger  *slog.Logger
 	maxBody int
 	now     func() time.Time
+	health  func(ctx context.Context) error
 	mux     *http.ServeMux
 }
 
@@ -59,7 +63,7 @@ const maxPathLength = 2048
 func NewServer(cfg Config) *Server {
 	s := &Server{
 		auth: cfg.Auth, sdbs: cfg.SDBs, secrets: cfg.Secrets, audit: cfg.Audit,
-		logger: cfg.Logger, maxBody: cfg.MaxSecretSize, now: cfg.Now,
+		logger: cfg.Logger, maxBody: cfg.MaxSecretSize, now: cfg.Now, health: cfg.Health,
 		mux: http.NewServeMux(),
 	}
 	if s.logger == nil {
@@ -241,6 +245,20 @@ func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
 	s.writeError(w, r, cerberus.Errorf(cerberus.ECodeNotFound, "Not found"))
 }
 
+// healthTimeout bounds the dependency check of /healthcheck.
+const healthTimeout = 2 * time.Second
+
+// handleHealth answers 200 {"status":"UP"}, or 503 {"status":"DOWN"} when
+// the database cannot be reached.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	if s.health != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
+		defer cancel()
+		if err := s.health(ctx); err != nil {
+			audit.FromContext(r.Context()).SetReason("degraded: " + err.Error())
+			s.writeJSON(w, r, http.StatusServiceUnavailable, map[string]string{"status": "DOWN"})
+			return
+		}
+	}
 	s.writeJSON(w, r, http.StatusOK, map[string]string{"status": "UP"})
 }

@@ -2,15 +2,21 @@ package http_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	cerberushttp "github.com/cerberus-go/cerberus/http"
 	"github.com/cerberus-go/cerberus/internal/apitest"
 )
 
@@ -637,5 +643,34 @@ func testConcurrentRefresh(t *testing.T, e *wireEnv) {
 	}
 	if ok != 1 {
 		t.Errorf("GET /v2/auth/user/refresh %d times at once with one token: %d succeeded, want exactly 1", n, ok)
+	}
+}
+
+func TestHealthDegraded(t *testing.T) {
+	var down atomic.Bool
+	srv := httptest.NewServer(cerberushttp.NewServer(cerberushttp.Config{
+		Health: func(ctx context.Context) error {
+			if down.Load() {
+				return errors.New("database unreachable")
+			}
+			return nil
+		},
+	}))
+	defer srv.Close()
+	for _, tt := range []struct {
+		down   bool
+		status int
+		body   string
+	}{{false, 200, `{"status":"UP"}`}, {true, 503, `{"status":"DOWN"}`}, {false, 200, `{"status":"UP"}`}} {
+		down.Store(tt.down)
+		res, err := http.Get(srv.URL + "/healthcheck")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != tt.status || string(b) != tt.body {
+			t.Errorf("healthcheck with database down=%v: %d %s, want %d %s", tt.down, res.StatusCode, b, tt.status, tt.body)
+		}
 	}
 }

@@ -64,6 +64,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			Audit:         audit.NewLogger(m.audit),
 			Logger:        m.logger,
 			MaxSecretSize: m.cfg.MaxSecretSize,
+			Health:        m.backend.store.Ping,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
