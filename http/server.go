@@ -38,7 +38,14 @@ type Config struct {
 	// Health checks the dependencies (the database) for /healthcheck; nil
 	// means always healthy.
 	Health func(ctx context.Context) error
+	// RequestTimeout bounds the work of one request (database, KMS, STS):
+	// past it, the request answers 503 rather than hang. Zero means
+	// DefaultRequestTimeout.
+	RequestTimeout time.Duration
 }
+
+// DefaultRequestTimeout is the default Config.RequestTimeout.
+const DefaultRequestTimeout = 5 * time.Second
 
 // Server is the HTTP handler of the API.
 type Server struct {
@@ -50,6 +57,7 @@ type Server struct {
 	maxBody int
 	now     func() time.Time
 	health  func(ctx context.Context) error
+	timeout time.Duration
 	mux     *http.ServeMux
 }
 
@@ -63,7 +71,7 @@ const maxPathLength = 2048
 func NewServer(cfg Config) *Server {
 	s := &Server{
 		auth: cfg.Auth, sdbs: cfg.SDBs, secrets: cfg.Secrets, audit: cfg.Audit,
-		logger: cfg.Logger, maxBody: cfg.MaxSecretSize, now: cfg.Now, health: cfg.Health,
+		logger: cfg.Logger, maxBody: cfg.MaxSecretSize, now: cfg.Now, health: cfg.Health, timeout: cfg.RequestTimeout,
 		mux: http.NewServeMux(),
 	}
 	if s.logger == nil {
@@ -74,6 +82,9 @@ func NewServer(cfg Config) *Server {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.timeout <= 0 {
+		s.timeout = DefaultRequestTimeout
 	}
 	s.routes()
 	return s
@@ -145,7 +156,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Method:        r.Method,
 		Path:          bounded(r.URL.Path, maxPathLength),
 	}
-	r = r.WithContext(audit.NewContext(context.WithValue(r.Context(), requestIDKey{}, ev.RequestID), ev))
+	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
+	defer cancel()
+	r = r.WithContext(audit.NewContext(context.WithValue(ctx, requestIDKey{}, ev.RequestID), ev))
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	rec.Header().Set("X-Refresh-Token", "false")
 	rec.Header().Set("X-Request-Id", ev.RequestID)

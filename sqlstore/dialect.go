@@ -140,7 +140,9 @@ func classifyPostgres(err error) errClass {
 		return c
 	}
 	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) {
+	if errors.As(err, &ce) || errors.Is(err, pgconn.ErrConnClosed) || pgconn.SafeToRetry(err) {
+		// A connection the database closed, or a failure before anything
+		// was sent: the database is (or was) unreachable.
 		return errUnavailable
 	}
 	var pe *pgconn.PgError

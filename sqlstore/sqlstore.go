@@ -51,6 +51,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -175,8 +176,22 @@ type beginner interface {
 	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
 }
 
+// beginAttempts bounds the tries to begin a transaction. Beginning sends
+// nothing that matters, so it is safe to try again: a pooled connection the
+// database closed (after a restart or failover) fails once and leaves the
+// pool, and the next try dials afresh.
+const beginAttempts = 3
+
 func inTx(ctx context.Context, h beginner, opts *sql.TxOptions, fn func(tx *sql.Tx) error) error {
-	tx, err := h.BeginTx(ctx, opts)
+	var tx *sql.Tx
+	var err error
+	for range beginAttempts {
+		tx, err = h.BeginTx(ctx, opts)
+		var ne net.Error
+		if err == nil || ctx.Err() != nil || (errors.As(err, &ne) && ne.Timeout()) {
+			break // a timeout would only repeat
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin transaction: %w", err)
 	}

@@ -32,6 +32,7 @@ type Config struct {
 	LogLevel        string
 	AdminRoles      []string
 	TokenCacheTTL   time.Duration
+	RequestTimeout  time.Duration
 	Storage         string
 	DSN             string
 	KEK             string
@@ -69,6 +70,7 @@ func (c *Config) bindFlags(fs *pflag.FlagSet, server bool) {
 		fs.IntVar(&c.MaxSecretSize, "max-secret-size", cerberus.DefaultMaxSecretSize, "largest secret body accepted, in bytes (1024 to 16777216)")
 		fs.StringVar(&c.AuditLog, "audit-log", "", `audit log file (default "<data>/audit.log"; "-" for standard output)`)
 		fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+		fs.DurationVar(&c.RequestTimeout, "request-timeout", 5*time.Second, "bound on the work of one request (database, KMS, STS), 1s to 60s: past it the request answers 503 rather than hang")
 		fs.DurationVar(&c.TokenCacheTTL, "token-cache-ttl", 5*time.Second, "how long a node trusts a cached token lookup (0 to 1m; 0 disables): a logout on another node takes effect here within it")
 		fs.StringSliceVar(&c.AdminRoles, "admin-roles", nil, "IAM principal ARNs that are admins (comma-separated); an assumed-role session is one when its role is listed")
 		fs.StringVar(&c.STSEndpoint, "sts-endpoint", "", `STS endpoint URL for VPC or FIPS endpoints, may contain "{region}" (default https://sts.<region>.amazonaws.com)`)
@@ -195,6 +197,9 @@ func (c *Config) validate(fs *pflag.FlagSet) error {
 		}
 		if c.MaxSecretSize < 1024 || c.MaxSecretSize > 16<<20 {
 			bad("--max-secret-size (CERBERUS_MAX_SECRET_SIZE) is %d; it must be between 1024 and 16777216 bytes", c.MaxSecretSize)
+		}
+		if c.RequestTimeout < time.Second || c.RequestTimeout > time.Minute {
+			bad("--request-timeout (CERBERUS_REQUEST_TIMEOUT) is %s; it must be between 1s and 60s", c.RequestTimeout)
 		}
 		if c.TokenCacheTTL < 0 || c.TokenCacheTTL > time.Minute {
 			bad("--token-cache-ttl (CERBERUS_TOKEN_CACHE_TTL) is %s; it must be between 0 and 1m", c.TokenCacheTTL)

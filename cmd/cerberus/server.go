@@ -61,10 +61,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.srv = &http.Server{
 		Handler: cerberushttp.NewServer(cerberushttp.Config{
 			Auth: svc, SDBs: svc, Secrets: svc,
-			Audit:         audit.NewLogger(m.audit),
-			Logger:        m.logger,
-			MaxSecretSize: m.cfg.MaxSecretSize,
-			Health:        m.backend.store.Ping,
+			Audit:          audit.NewLogger(m.audit),
+			Logger:         m.logger,
+			MaxSecretSize:  m.cfg.MaxSecretSize,
+			Health:         m.backend.store.Ping,
+			RequestTimeout: m.cfg.RequestTimeout,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,

@@ -51,7 +51,10 @@ var migrations embed.FS
 
 // Settings of the connection pool.
 const (
-	dialTimeout     = 3 * time.Second
+	dialTimeout = 3 * time.Second
+	// ioTimeout bounds each read and write on a connection (readTimeout and
+	// writeTimeout in the DSN override it).
+	ioTimeout       = 5 * time.Second
 	maxOpenConns    = 16
 	connMaxLifetime = 5 * time.Minute
 	connMaxIdleTime = time.Minute
@@ -79,6 +82,15 @@ func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
 	cfg.ClientFoundRows = true
 	if cfg.Timeout == 0 {
 		cfg.Timeout = dialTimeout
+	}
+	// The dial timeout does not cover the handshake or the answers: without
+	// I/O timeouts, a server that accepts connections but never answers
+	// hangs every request.
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = ioTimeout
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = ioTimeout
 	}
 	if _, ok := cfg.Params["sql_mode"]; !ok {
 		if cfg.Params == nil {
