@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/cerberus-go/cerberus"
@@ -107,6 +108,200 @@ type Store interface {
 	PutKeyIfAbsent(ctx context.Context, name string, sealed []byte) error
 	// FindKey returns a named server key. Returns ECodeNotFound.
 	FindKey(ctx context.Context, name string) ([]byte, error)
+
+	// ListSealed walks every stored ciphertext, for key rotation. It
+	// returns the records that come after the position after (the zero
+	// SealedCursor is the start), at most limit of them, and the position
+	// of the last one returned; an empty page ends the walk. The walk goes
+	// through the kinds in the order of SealedKinds: current secrets by
+	// SDB id then path, the secret history by history record id, the TOTP
+	// seeds of the users that have one by user id, and the server keys by
+	// name (ids, names and paths compared byte-wise). A record that exists
+	// during the whole walk is returned exactly once, whatever is written
+	// meanwhile; one created or deleted during the walk may or may not be.
+	// A page holds at least one record, and may stop short of limit once
+	// its ciphertexts hold more than MaxSealedPageBytes, so that memory
+	// stays bounded. Returns ECodeBadRequest if limit is not positive or
+	// the cursor's kind is unknown.
+	ListSealed(ctx context.Context, after SealedCursor, limit int) ([]*SealedRecord, SealedCursor, error)
+	// ReplaceSealed replaces the ciphertext of the record rec names (by its
+	// Kind and keys, as ListSealed filled them) with newCiphertext, if the
+	// record still holds rec.Ciphertext byte for byte. It changes nothing
+	// else: no version, timestamp, author or history record. Returns
+	// ECodeConflict if the record holds another ciphertext or is gone: a
+	// write since rec was read made a fresh one, or deleted it.
+	ReplaceSealed(ctx context.Context, rec *SealedRecord, newCiphertext []byte) error
+
+	// Export dumps every table of DumpTables, in that order, calling fn
+	// once per row with the table's name and the row's values in the order
+	// and of the types of its DumpColumns (int64, string, []byte, or nil
+	// for NULL). Tokens are not exported. The rows come from one snapshot
+	// of the database, so that the dump is consistent while other writes go
+	// on, and are streamed: the store holds one row at a time. An error
+	// from fn stops the dump and is returned as is.
+	Export(ctx context.Context, fn func(table string, row []any) error) error
+	// Import loads a dump made by Export (of this or any other store type)
+	// in one transaction: all of it or, on any error, none of it is stored.
+	// next returns the rows one at a time, as Export gave them, and io.EOF
+	// itself (not wrapped) after the last; any other error from next stops
+	// the import and is returned as is. The tables must come in the order of DumpTables (a table may
+	// have no rows). The store must hold no SDB, secret, history record or
+	// user: the seeded categories and roles are replaced by the dump's, so
+	// that the ids that records refer to stay the same, and the server keys
+	// and tokens the store holds are deleted (the dump's server keys
+	// replace them; tokens are not part of a dump). Returns
+	// ECodeBadRequest if the store is not empty, if the dump has an unknown
+	// table, tables out of order, a row of the wrong shape, or no category
+	// or no role.
+	Import(ctx context.Context, next func() (table string, row []any, err error)) error
+}
+
+// MaxSealedPageBytes is the size of ciphertexts after which a page of
+// ListSealed may stop short of its limit.
+const MaxSealedPageBytes = 8 << 20
+
+// SealedKind names the kind of record a stored ciphertext belongs to, which
+// tells how its associated data is built.
+type SealedKind string
+
+// Kinds of sealed records, in the order ListSealed walks them.
+const (
+	// SealedSecret is the current value of a secret; its associated data
+	// is that of the secret's kind, SDB, path and version.
+	SealedSecret SealedKind = "secret"
+	// SealedSecretVersion is a value in a secret's history; its
+	// associated data is that of the version it was written as.
+	SealedSecretVersion SealedKind = "secret-version"
+	// SealedUserTOTP is the TOTP seed of a local user, bound to its id.
+	SealedUserTOTP SealedKind = "user-totp"
+	// SealedServerKey is a server key, bound to its name.
+	SealedServerKey SealedKind = "server-key"
+)
+
+// SealedKinds lists the kinds of sealed records in the order ListSealed
+// walks them.
+func SealedKinds() []SealedKind {
+	return []SealedKind{SealedSecret, SealedSecretVersion, SealedUserTOTP, SealedServerKey}
+}
+
+// SealedRecord is one stored ciphertext with what is needed to rebuild its
+// associated data and to find it again.
+type SealedRecord struct {
+	Kind SealedKind
+	// SDBID, Path, SecretKind and Version are those of a secret or of a
+	// history record (the version it was written as).
+	SDBID      string
+	Path       string
+	SecretKind SecretKind
+	Version    int64
+	// VersionID is the id of a history record.
+	VersionID string
+	// UserID is the id of the user whose TOTP seed this is.
+	UserID string
+	// Name is the name of a server key.
+	Name string
+	// Ciphertext is the envelope ciphertext stored in the record.
+	Ciphertext []byte
+}
+
+// SealedCursor is a position in the walk of ListSealed: just after the
+// record it names. The zero value is the start of the walk.
+type SealedCursor struct {
+	// Kind is the kind of the record; "" before the first one.
+	Kind SealedKind
+	// SDBID and Path name a current secret.
+	SDBID, Path string
+	// ID is the id of a history record or of a user, or the name of a
+	// server key.
+	ID string
+}
+
+// Cursor returns the position just after r in the walk of ListSealed.
+func (r *SealedRecord) Cursor() SealedCursor {
+	c := SealedCursor{Kind: r.Kind}
+	switch r.Kind {
+	case SealedSecret:
+		c.SDBID, c.Path = r.SDBID, r.Path
+	case SealedSecretVersion:
+		c.ID = r.VersionID
+	case SealedUserTOTP:
+		c.ID = r.UserID
+	case SealedServerKey:
+		c.ID = r.Name
+	}
+	return c
+}
+
+// DumpType is the Go type of the values of a column in a dump.
+type DumpType int
+
+// Types of dump values. A NULL is nil whatever the type.
+const (
+	DumpInt   DumpType = iota + 1 // int64
+	DumpText                      // string (any bytes: secret paths need not be UTF-8)
+	DumpBytes                     // []byte
+)
+
+// String names the type.
+func (t DumpType) String() string {
+	switch t {
+	case DumpInt:
+		return "int64"
+	case DumpText:
+		return "string"
+	case DumpBytes:
+		return "[]byte"
+	}
+	return fmt.Sprintf("DumpType(%d)", int(t))
+}
+
+// DumpColumn is a column of a dumped table.
+type DumpColumn struct {
+	Name     string
+	Type     DumpType
+	Nullable bool
+}
+
+// DumpTable is a table of a dump and its columns, in the order of a row's
+// values.
+type DumpTable struct {
+	Name    string
+	Columns []DumpColumn
+}
+
+// DumpTables returns the tables of a dump made by Export, in the order
+// Export gives them and Import takes them: each table after the ones it
+// refers to. Timestamps are Unix milliseconds; is_owner is 0 or 1;
+// group_names is the JSON array of the groups. The history
+// (secret_versions) comes in the order it was archived, which Import keeps.
+// Tokens are not part of a dump.
+func DumpTables() []DumpTable {
+	col := func(name string, t DumpType) DumpColumn { return DumpColumn{Name: name, Type: t} }
+	null := func(name string, t DumpType) DumpColumn { return DumpColumn{Name: name, Type: t, Nullable: true} }
+	i, s, b := DumpInt, DumpText, DumpBytes
+	return []DumpTable{
+		{"categories", []DumpColumn{col("id", s), col("display_name", s), col("path", s),
+			col("created_by", s), col("last_updated_by", s), col("created_ts", i), col("last_updated_ts", i)}},
+		{"roles", []DumpColumn{col("id", s), col("name", s),
+			col("created_by", s), col("last_updated_by", s), col("created_ts", i), col("last_updated_ts", i)}},
+		{"sdbs", []DumpColumn{col("id", s), col("category_id", s), col("name", s), col("slug", s),
+			null("description", s), col("path", s),
+			col("created_by", s), col("last_updated_by", s), col("created_ts", i), col("last_updated_ts", i)}},
+		{"user_group_permissions", []DumpColumn{col("id", s), col("sdb_id", s), col("group_name", s),
+			col("role_id", s), col("is_owner", i),
+			col("created_by", s), col("last_updated_by", s), col("created_ts", i), col("last_updated_ts", i)}},
+		{"iam_principal_permissions", []DumpColumn{col("id", s), col("sdb_id", s), col("arn", s), col("role_id", s),
+			col("created_by", s), col("last_updated_by", s), col("created_ts", i), col("last_updated_ts", i)}},
+		{"secrets", []DumpColumn{col("sdb_id", s), col("path", s), col("kind", s), col("version", i),
+			col("ciphertext", b), col("size_bytes", i),
+			col("created_by", s), col("last_updated_by", s), col("created_ts", i), col("last_updated_ts", i)}},
+		{"secret_versions", []DumpColumn{col("id", s), col("sdb_id", s), col("path", s), col("kind", s),
+			col("version", i), col("ciphertext", b), col("size_bytes", i), col("action", s),
+			col("version_created_by", s), col("version_created_ts", i), col("action_principal", s), col("action_ts", i)}},
+		{"users", []DumpColumn{col("id", s), col("name", s), col("password_hash", s), col("group_names", s),
+			null("totp_secret", b), col("totp_last_counter", i), col("created_ts", i), col("updated_ts", i)}},
+		{"server_keys", []DumpColumn{col("name", s), col("sealed", b), col("created_ts", i)}},
+	}
 }
 
 // SecretKind tells a key/value secret from a secure file at a path.

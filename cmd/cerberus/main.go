@@ -51,6 +51,8 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) s
 	root.SetErr(stderr)
 	root.AddCommand(newServerCmd(stdout, stderr, getenv), newUserCmd(stdin, stdout, stderr, getenv))
 	root.AddCommand(newLoginCmd(stdout, getenv))
+	root.AddCommand(newKeysCmd(stdout, stderr, getenv))
+	root.AddCommand(newBackupCmd(stdout, stderr, getenv), newRestoreCmd(stdout, stderr, getenv))
 	return root
 }
 

@@ -136,6 +136,21 @@ func RunConfig(t *testing.T, open func(t *testing.T) service.Store, cfg Config) 
 			{"Race", testPutKeyIfAbsentRace},
 		}},
 		{"FindKey", []testCase{{"ErrNotFound", testFindKeyErrNotFound}}},
+		{"ListSealed", []testCase{
+			{"Walk", testListSealedWalk},
+			{"LargePages", testListSealedLargePages},
+			{"ErrBadRequest", testListSealedErrBadRequest},
+		}},
+		{"ReplaceSealed", []testCase{
+			{"OK", testReplaceSealedOK},
+			{"ErrConflict", testReplaceSealedErrConflict},
+			{"Race", testReplaceSealedRace},
+		}},
+		{"Export", []testCase{{"ErrFn", testExportErrFn}}},
+		{"Import", []testCase{
+			{"ErrNotEmpty", testImportErrNotEmpty},
+			{"ErrBadDump", testImportErrBadDump},
+		}},
 		{"Timestamps", []testCase{{"RoundTrip", testTimestampsRoundTrip}}},
 		{"Context", []testCase{{"Canceled", testContextCanceled}}},
 	}
@@ -150,6 +165,20 @@ func RunConfig(t *testing.T, open func(t *testing.T) service.Store, cfg Config) 
 			}
 		})
 	}
+	// Cases that open two stores run one after the other, in parallel with
+	// the others, so that they never all wait for a second store while
+	// holding a first one, when open bounds the stores open at once.
+	t.Run("TwoStores", func(t *testing.T) {
+		t.Parallel()
+		for _, c := range []struct {
+			name string
+			fn   func(t *testing.T, open func(t *testing.T) service.Store)
+		}{
+			{"ExportImportRoundTrip", testExportImportRoundTrip},
+		} {
+			t.Run(c.name, func(t *testing.T) { c.fn(t, open) })
+		}
+	})
 }
 
 // at returns a fixed time in UTC, ms milliseconds after the suite's epoch,

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/time/rate"
+
+	"github.com/cerberus-go/cerberus/localkms"
+	"github.com/cerberus-go/cerberus/service"
+)
+
+// rotateProgressEvery is how often `keys rotate` reports its progress.
+const rotateProgressEvery = 2 * time.Second
+
+// newKeysCmd returns `cerberus keys`: add a key to the local key ring,
+// re-wrap the stored data keys under the primary key, and show which keys
+// the store uses.
+func newKeysCmd(stdout, stderr io.Writer, getenv func(string) string) *cobra.Command {
+	var cfg Config
+	cmd := &cobra.Command{
+		Use:   "keys",
+		Short: "Rotate the key-encryption key: add a key, re-wrap the data keys under it, show which keys are in use",
+	}
+	cfg.bindFlags(cmd.PersistentFlags(), false)
+	resolve := func() error { return cfg.resolve(cmd.PersistentFlags(), getenv) }
+	// with opens the backend for one command; the store and the key ring
+	// must exist already.
+	with := func(fn func(ctx context.Context, b *backend) error) func(*cobra.Command, []string) error {
+		return func(c *cobra.Command, _ []string) error {
+			if err := resolve(); err != nil {
+				return err
+			}
+			if err := needExistingData(&cfg); err != nil {
+				return err
+			}
+			b, err := openBackend(c.Context(), &cfg, nil, newLogger(stderr, "warn"))
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			return fn(c.Context(), b)
+		}
+	}
+
+	add := &cobra.Command{
+		Use:   "add",
+		Short: "Add a fresh key to the local key ring <data>/master.key and make it the primary key",
+		Long: `Add a fresh key to the local key ring <data>/master.key and make it the primary key.
+The older keys stay in the ring and keep decrypting what they wrapped.
+
+Servers read the key ring when they start: copy the new master.key to every node and
+restart them, so that they all know the new key, then run "cerberus keys rotate".`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if err := resolve(); err != nil {
+				return err
+			}
+			if cfg.KEK != "local" {
+				return errors.New(`keys add works on the local key ring (--kek local) only; with AWS KMS, let KMS rotate the key material (which needs no re-wrapping), or add the new key's ARN to --kms-key-arns, restart the servers and run "cerberus keys rotate"`)
+			}
+			path := filepath.Join(cfg.Data, masterKeyFile)
+			kr, err := localkms.Open(path)
+			if errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("there is no key ring at %s: point --data (CERBERUS_DATA) at the server's data directory", path)
+			}
+			if err != nil {
+				return err
+			}
+			old := kr.KeyID()
+			id, err := kr.Rotate(path)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "Added the key %s to %s; it is now the primary key (it was %s).\n", id, path, old)
+			fmt.Fprintln(stdout, "Next: copy this master.key to every node, restart the servers (they read it at start), then run \"cerberus keys rotate\".")
+			fmt.Fprintln(stdout, "Back up the new master.key: backups made from now on need it.")
+			return nil
+		},
+	}
+
+	var perSecond float64
+	var batch int
+	rotate := &cobra.Command{
+		Use:   "rotate [--rate N]",
+		Short: "Re-wrap every stored data key under the primary key, online; run it again to resume",
+		Long: `Re-wrap the data key of every stored ciphertext (secrets, their history, TOTP seeds, server
+keys) that is wrapped by another key than the primary one. It works while the servers run:
+reads never fail, and a record written meanwhile is left to the write. It is idempotent: run
+it again after a crash or an interruption, and it skips what is done.
+
+Run it only once every server knows the primary key (after "keys add", restart them first).`,
+		Args: cobra.NoArgs,
+		RunE: with(func(ctx context.Context, b *backend) error {
+			start := time.Now()
+			var last time.Time
+			rep, err := b.svc.Rewrap(ctx, service.RewrapOptions{
+				Rate:      rate.Limit(perSecond),
+				BatchSize: batch,
+				Progress: func(r service.RewrapReport) {
+					if time.Since(last) < rotateProgressEvery {
+						return
+					}
+					last = time.Now()
+					fmt.Fprintf(stderr, "keys rotate: %d records read: %d re-wrapped, %d already under %s, %d changed meanwhile, %d failed\n",
+						r.Seen, r.Rewrapped, r.AlreadyCurrent, r.KeyID, r.Changed, r.Failed)
+				},
+			})
+			fmt.Fprintf(stdout, "Re-wrapped %d records under the key %s in %s: %d records read, %d already under it, %d changed by writes meanwhile, %d failed.\n",
+				rep.Rewrapped, rep.KeyID, time.Since(start).Round(time.Millisecond), rep.Seen, rep.AlreadyCurrent, rep.Changed, rep.Failed)
+			if err != nil {
+				return fmt.Errorf("%w; run \"cerberus keys rotate\" again to resume: what is done is skipped", err)
+			}
+			usage, err := b.svc.KeyUsage(ctx)
+			if err != nil {
+				return err
+			}
+			if n := usage.Total(usage.Primary); n < recordsCounted(usage) {
+				fmt.Fprintf(stdout, "%d records are still under older keys (written by a node that does not know %s yet?): restart every node, then run \"cerberus keys rotate\" again.\n",
+					recordsCounted(usage)-n, usage.Primary)
+			} else {
+				fmt.Fprintf(stdout, "Every record is under %s. Keep the older keys in the key ring: restoring an older backup needs them.\n", usage.Primary)
+			}
+			return nil
+		}),
+	}
+	rotate.Flags().Float64Var(&perSecond, "rate", 200, "most records re-wrapped per second (0 for no bound)")
+	rotate.Flags().IntVar(&batch, "batch", 100, "records read at a time")
+
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "Count the stored ciphertexts by the key that wrapped their data key",
+		Args:  cobra.NoArgs,
+		RunE: with(func(ctx context.Context, b *backend) error {
+			usage, err := b.svc.KeyUsage(ctx)
+			if err != nil {
+				return err
+			}
+			ids := make([]string, 0, len(usage.Records)+1)
+			ids = append(ids, usage.Primary)
+			for id := range usage.Records {
+				if id != usage.Primary {
+					ids = append(ids, id)
+				}
+			}
+			slices.Sort(ids[1:])
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "KEY\tSECRETS\tHISTORY\tTOTP SEEDS\tSERVER KEYS\tTOTAL")
+			for _, id := range ids {
+				name := id
+				if id == usage.Primary {
+					name += " (primary)"
+				}
+				r := usage.Records[id]
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\n", name, r[service.SealedSecret], r[service.SealedSecretVersion],
+					r[service.SealedUserTOTP], r[service.SealedServerKey], usage.Total(id))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if usage.Malformed > 0 {
+				fmt.Fprintf(stdout, "%d records hold a ciphertext whose header cannot be read.\n", usage.Malformed)
+			}
+			if n := recordsCounted(usage) - usage.Total(usage.Primary); n > 0 {
+				fmt.Fprintf(stdout, "%d records are under older keys: run \"cerberus keys rotate\".\n", n)
+			} else {
+				fmt.Fprintf(stdout, "Every record is under the primary key %s.\n", usage.Primary)
+			}
+			return nil
+		}),
+	}
+	cmd.AddCommand(add, rotate, status)
+	return cmd
+}
+
+// recordsCounted returns the number of ciphertexts that usage counted.
+func recordsCounted(u *service.KeyUsage) int {
+	n := 0
+	for id := range u.Records {
+		n += u.Total(id)
+	}
+	return n
+}
+
+// needExistingData refuses a data directory without the key ring or the
+// SQLite database that cfg needs, so that a mistyped --data does not make a
+// new, empty store.
+func needExistingData(cfg *Config) error {
+	var need []string
+	if cfg.KEK == "local" {
+		need = append(need, masterKeyFile)
+	}
+	if cfg.Storage == "sqlite" {
+		need = append(need, databaseFile)
+	}
+	for _, name := range need {
+		path := filepath.Join(cfg.Data, name)
+		if _, err := os.Stat(path); err != nil {
+			return fmt.Errorf("there is no %s at %s: point --data (CERBERUS_DATA) at the server's data directory", name, path)
+		}
+	}
+	return nil
+}
