@@ -68,6 +68,7 @@ type DB struct {
 	write   *sql.DB
 	read    *sql.DB
 	dialect dialect
+	stmts   stmtCache
 }
 
 // NewSQLite returns a DB over an SQLite database. Writes run on write, which
@@ -103,6 +104,7 @@ func NewMySQL(h *sql.DB) *DB {
 
 // Close closes the database handles.
 func (db *DB) Close() error {
+	db.stmts.close()
 	err := db.write.Close()
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())
@@ -137,15 +139,27 @@ type querier interface {
 }
 
 func (db *DB) exec(ctx context.Context, q querier, query string, args ...any) (sql.Result, error) {
-	return q.ExecContext(ctx, db.dialect.rebind(query), args...)
+	query = db.dialect.rebind(query)
+	if st := db.stmts.forQuerier(ctx, q, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return q.ExecContext(ctx, query, args...)
 }
 
 func (db *DB) query(ctx context.Context, q querier, query string, args ...any) (*sql.Rows, error) {
-	return q.QueryContext(ctx, db.dialect.rebind(query), args...)
+	query = db.dialect.rebind(query)
+	if st := db.stmts.forQuerier(ctx, q, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return q.QueryContext(ctx, query, args...)
 }
 
 func (db *DB) queryRow(ctx context.Context, q querier, query string, args ...any) *sql.Row {
-	return q.QueryRowContext(ctx, db.dialect.rebind(query), args...)
+	query = db.dialect.rebind(query)
+	if st := db.stmts.forQuerier(ctx, q, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return q.QueryRowContext(ctx, query, args...)
 }
 
 // writeExec runs a write of one statement outside a transaction.
@@ -162,13 +176,16 @@ func (db *DB) writeExec(ctx context.Context, query string, args ...any) (sql.Res
 // writeTx runs fn in a write transaction and commits it if fn returns nil.
 // fn may run more than once.
 func (db *DB) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return db.retry(ctx, func() error { return inTx(ctx, db.write, nil, fn) })
+	return db.retry(ctx, func() error {
+		return inTx(ctx, db.write, nil, func(tx *sql.Tx) error { return db.stmts.track(tx, db.write, fn) })
+	})
 }
 
 // readTx runs fn in a read-only transaction, for reads that must see one
 // snapshot.
 func (db *DB) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return inTx(ctx, db.read, &sql.TxOptions{Isolation: db.dialect.readIsolation, ReadOnly: true}, fn)
+	return inTx(ctx, db.read, &sql.TxOptions{Isolation: db.dialect.readIsolation, ReadOnly: true},
+		func(tx *sql.Tx) error { return db.stmts.track(tx, db.read, fn) })
 }
 
 // beginner is what *sql.DB and *sql.Conn have in common.
