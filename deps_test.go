@@ -29,8 +29,8 @@ func TestImportRules(t *testing.T) {
 	}
 	rules := []rule{
 		{"modernc.org/sqlite", []string{"sqlstore"}},
-		{"github.com/jackc/pgx", []string{"sqlstore"}},
-		{"github.com/go-sql-driver/mysql", []string{"sqlstore"}},
+		{"github.com/jackc/pgx", []string{"sqlstore", "internal/dbtest"}},
+		{"github.com/go-sql-driver/mysql", []string{"sqlstore", "internal/dbtest"}},
 		{"github.com/aws/aws-sdk-go-v2", []string{"awskms", "stsauth", "client", "cmd", "internal/kmstest"}},
 		{mod + "/sqlstore", []string{"sqlstore", "cmd", "internal"}},
 		{mod + "/localkms", []string{"cmd", "internal"}},

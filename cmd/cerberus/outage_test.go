@@ -9,6 +9,7 @@ import (
 	"time"
 
 	cerberushttp "github.com/cerberus-go/cerberus/http"
+	"github.com/cerberus-go/cerberus/internal/dbtest"
 	"github.com/cerberus-go/cerberus/internal/storetest"
 )
 
@@ -40,11 +41,11 @@ func testDatabaseOutage(t *testing.T, store string) {
 	var dsnVia func(addr string) string
 	switch store {
 	case "postgres":
-		dsn := postgresDSN(t)
-		target = postgresAddr(t)
-		dsnVia = func(addr string) string { return pgDSNWith(dsn, "addr", addr) }
+		dsn := dbtest.Postgres(t)
+		target = dbtest.PostgresRun(t).Addr
+		dsnVia = func(addr string) string { return dbtest.PostgresDSNWith(dsn, "addr", addr) }
 	case "mysql":
-		cfg := mysqlConfig(t)
+		cfg := dbtest.MySQLConfig(t)
 		target = cfg.Addr
 		dsnVia = func(addr string) string {
 			c := cfg.Clone()

@@ -2,23 +2,17 @@ package main
 
 // Shared helpers of the multi-node, outage, durability and load tests:
 // server processes (the test binary re-executed as `cerberus server`),
-// in-process servers for benchmarks, databases of the run's own on
-// PostgreSQL and MySQL, and a small API client.
+// in-process servers for benchmarks, stores in databases of the run's own
+// on PostgreSQL and MySQL (from dbtest), and a small API client.
 
 import (
 	"bytes"
-	"cmp"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -29,9 +23,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-	"github.com/jackc/pgx/v5"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/cerberus-go/cerberus/internal/dbtest"
 )
 
 // childArgsEnv, when set, makes the test binary run `cerberus` with the
@@ -42,9 +34,7 @@ func TestMain(m *testing.M) {
 	if args := os.Getenv(childArgsEnv); args != "" {
 		os.Exit(runChild(args))
 	}
-	code := m.Run()
-	dropRunDatabases()
-	os.Exit(code)
+	dbtest.Main(m)
 }
 
 // runChild runs the command line args (a JSON array) as the cerberus
@@ -219,205 +209,6 @@ func startInProc(tb testing.TB, args ...string) *inProc {
 	return s
 }
 
-// Databases of the run.
-
-const (
-	defaultPostgresDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	defaultMySQLDSN    = "root@tcp(127.0.0.1:3306)/test"
-)
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// unreachable skips tb, or fails it when CI is set, because a database
-// server cannot be reached.
-func unreachable(tb testing.TB, msg string) {
-	tb.Helper()
-	if os.Getenv("CI") != "" {
-		tb.Fatalf("%s (CI is set, so this fails rather than skips)", msg)
-	}
-	tb.Skipf("%s (with CI set, this fails)", msg)
-}
-
-// pgRun is the PostgreSQL database of the run, made on first use: each
-// test works in a schema of its own in it.
-var pgRun struct {
-	once   sync.Once
-	base   string  // the DSN of the server, from the environment
-	server *sql.DB // on the base DSN
-	name   string  // of the run's database; "" if it could not be made
-	dsn    string  // of the run's database
-	admin  *sql.DB // on dsn
-	err    error
-}
-
-func pgSetup() {
-	pgRun.base = cmp.Or(os.Getenv("CERBERUS_TEST_POSTGRES_DSN"), defaultPostgresDSN)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	server, err := sql.Open("pgx", pgRun.base)
-	if err == nil {
-		err = server.PingContext(ctx)
-	}
-	if err != nil {
-		pgRun.err = fmt.Errorf("PostgreSQL cannot be reached at CERBERUS_TEST_POSTGRES_DSN (default %s): %v", defaultPostgresDSN, err)
-		return
-	}
-	pgRun.server = server
-	name := "cerberus_test_cmd_" + randomHex(8)
-	if _, err := server.ExecContext(ctx, `CREATE DATABASE `+name); err != nil {
-		pgRun.err = fmt.Errorf("create the run's PostgreSQL database: %v", err)
-		return
-	}
-	pgRun.name = name
-	pgRun.dsn = pgDSNWith(pgRun.base, "dbname", name)
-	if pgRun.admin, err = sql.Open("pgx", pgRun.dsn); err != nil {
-		pgRun.err = err
-	}
-}
-
-// pgDSNWith returns dsn, a URL or key=value pairs, with the parameter key
-// set to value: "dbname", "addr" (host:port) or a run-time parameter.
-func pgDSNWith(dsn, key, value string) string {
-	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
-		switch key {
-		case "dbname":
-			u.Path = "/" + value
-		case "addr":
-			u.Host = value
-		default:
-			q := u.Query()
-			q.Set(key, value)
-			u.RawQuery = q.Encode()
-		}
-		return u.String()
-	}
-	if key == "addr" {
-		host, port, _ := net.SplitHostPort(value)
-		return fmt.Sprintf("%s host='%s' port='%s'", dsn, host, port)
-	}
-	return fmt.Sprintf("%s %s='%s'", dsn, key, value)
-}
-
-// postgresDSN returns the DSN of a new, empty schema of tb's own.
-func postgresDSN(tb testing.TB) string {
-	tb.Helper()
-	pgRun.once.Do(pgSetup)
-	if pgRun.err != nil {
-		if pgRun.name == "" {
-			unreachable(tb, pgRun.err.Error())
-		}
-		tb.Fatal(pgRun.err)
-	}
-	schema := "t_" + randomHex(8)
-	if _, err := pgRun.admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		tb.Fatalf("create schema: %v", err)
-	}
-	return pgDSNWith(pgRun.dsn, "search_path", schema)
-}
-
-// postgresAddr returns the host:port of the PostgreSQL server.
-func postgresAddr(tb testing.TB) string {
-	tb.Helper()
-	cfg, err := pgx.ParseConfig(pgRun.base)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port))
-}
-
-// myRun is the MySQL server of the run: each test works in a database of
-// its own, made on demand.
-var myRun struct {
-	once   sync.Once
-	server *mysql.Config // without a database
-	admin  *sql.DB
-	prefix string
-	err    error
-
-	mu        sync.Mutex
-	databases []string
-}
-
-func mySetup() {
-	dsn := cmp.Or(os.Getenv("CERBERUS_TEST_MYSQL_DSN"), defaultMySQLDSN)
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		myRun.err = errors.New("CERBERUS_TEST_MYSQL_DSN is not a valid DSN")
-		return
-	}
-	cfg.DBName = ""
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := mysql.NewConnector(cfg)
-	if err == nil {
-		myRun.admin = sql.OpenDB(conn)
-		err = myRun.admin.PingContext(ctx)
-	}
-	if err != nil {
-		myRun.err = fmt.Errorf("MySQL cannot be reached at CERBERUS_TEST_MYSQL_DSN (default %s): %v", defaultMySQLDSN, err)
-		return
-	}
-	myRun.server = cfg
-	myRun.prefix = "cerberus_test_cmd_" + randomHex(8) + "_"
-}
-
-// mysqlConfig returns the configuration of a new, empty database of tb's
-// own.
-func mysqlConfig(tb testing.TB) *mysql.Config {
-	tb.Helper()
-	myRun.once.Do(mySetup)
-	if myRun.server == nil {
-		unreachable(tb, myRun.err.Error())
-	}
-	myRun.mu.Lock()
-	name := fmt.Sprintf("%s%d", myRun.prefix, len(myRun.databases))
-	myRun.databases = append(myRun.databases, name)
-	myRun.mu.Unlock()
-	if _, err := myRun.admin.Exec(`CREATE DATABASE ` + name); err != nil {
-		tb.Fatalf("create database: %v", err)
-	}
-	cfg := myRun.server.Clone()
-	cfg.DBName = name
-	return cfg
-}
-
-// mysqlDSN returns the DSN of a new, empty database of tb's own.
-func mysqlDSN(tb testing.TB) string {
-	tb.Helper()
-	return mysqlConfig(tb).FormatDSN()
-}
-
-// dropRunDatabases drops the databases the run made.
-func dropRunDatabases() {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if pgRun.name != "" {
-		if pgRun.admin != nil {
-			pgRun.admin.Close()
-		}
-		if _, err := pgRun.server.ExecContext(ctx, `DROP DATABASE IF EXISTS `+pgRun.name+` WITH (FORCE)`); err != nil {
-			fmt.Fprintf(os.Stderr, "drop the run's database %s: %v\n", pgRun.name, err)
-		}
-	}
-	if pgRun.server != nil {
-		pgRun.server.Close()
-	}
-	if myRun.admin != nil {
-		myRun.mu.Lock()
-		for _, name := range myRun.databases {
-			if _, err := myRun.admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+name); err != nil {
-				fmt.Fprintf(os.Stderr, "drop database %s: %v\n", name, err)
-			}
-		}
-		myRun.mu.Unlock()
-		myRun.admin.Close()
-	}
-}
-
 // stores are the stores every multi-store test runs on.
 var stores = []string{"sqlite", "postgres", "mysql"}
 
@@ -429,9 +220,9 @@ func storeArgs(tb testing.TB, store string) []string {
 	case "sqlite":
 		return nil
 	case "postgres":
-		return []string{"--storage", "postgres", "--dsn", postgresDSN(tb)}
+		return []string{"--storage", "postgres", "--dsn", dbtest.Postgres(tb)}
 	case "mysql":
-		return []string{"--storage", "mysql", "--dsn", mysqlDSN(tb)}
+		return []string{"--storage", "mysql", "--dsn", dbtest.MySQL(tb)}
 	}
 	tb.Fatalf("unknown store %q", store)
 	return nil

@@ -79,79 +79,13 @@ func latestVersion(t *testing.T) int {
 	return len(names)
 }
 
-func TestOpenMigratesOnce(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "cerberus.db")
-	db, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	before, err := db.ListCategories(ctx)
-	if err != nil {
-		t.Fatalf("ListCategories: %v", err)
-	}
-	u := &service.User{ID: cerberus.NewID(), Name: "alice", PasswordHash: "h", CreatedAt: time.Now(), UpdatedAt: time.Now()}
-	if err := db.CreateUser(ctx, u); err != nil {
-		t.Fatalf("CreateUser: %v", err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-
-	for i := range 2 {
-		db := mustOpen(t, path)
-		after, err := db.ListCategories(ctx)
-		if err != nil {
-			t.Fatalf("ListCategories after reopening: %v", err)
-		}
-		if len(after) != len(before) {
-			t.Fatalf("ListCategories after reopening %d times: got %d categories, want %d", i+1, len(after), len(before))
-		}
-		for j := range after {
-			if *after[j] != *before[j] {
-				t.Fatalf("ListCategories after reopening: got %+v, want %+v", after[j], before[j])
-			}
-		}
-		if _, err := db.FindUserByName(ctx, "alice"); err != nil {
-			t.Fatalf("FindUserByName after reopening: %v", err)
-		}
-	}
-	raw := rawDB(t, path)
-	if n, want := count(t, raw, `SELECT COUNT(*) FROM schema_version`), latestVersion(t); n != want {
-		t.Fatalf("schema_version has %d rows, want %d", n, want)
-	}
-	if n := count(t, raw, `SELECT COUNT(*) FROM roles`); n != 3 {
-		t.Fatalf("roles has %d rows, want 3", n)
-	}
-}
-
-func TestOpenRefusesNewerSchema(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "cerberus.db")
-	db, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	raw := rawDB(t, path)
-	if _, err := raw.Exec(`INSERT INTO schema_version (version, applied_ts) VALUES (99, 0)`); err != nil {
-		t.Fatalf("insert schema version: %v", err)
-	}
-	db, err = sqlite.Open(ctx, path)
-	if err == nil {
-		db.Close()
-		t.Fatal("Open of a database with schema version 99: got no error")
-	}
-	latest := latestVersion(t)
-	if msg := err.Error(); !strings.Contains(msg, "version 99") || !strings.Contains(msg, fmt.Sprintf("up to %d", latest)) {
-		t.Fatalf("Open of a database with schema version 99: error %q, want it to name versions 99 and %d", msg, latest)
-	}
-	// Nothing was changed.
-	if n := count(t, raw, `SELECT COUNT(*) FROM schema_version`); n != latest+1 {
-		t.Fatalf("schema_version has %d rows, want %d", n, latest+1)
-	}
+func TestMigrations(t *testing.T) {
+	storetest.RunMigrations(t, storetest.Migrations{
+		New:    func(tb testing.TB) string { return filepath.Join(tb.TempDir(), "cerberus.db") },
+		Open:   sqlite.Open,
+		Raw:    rawDB,
+		Latest: latestVersion(t),
+	})
 }
 
 func TestOpenOddPath(t *testing.T) {
