@@ -7,6 +7,7 @@
 // Prints one JSON line per step: {"step", "ok", "result"} or {"step", "ok": false, "error"}.
 // Every step runs even when an earlier one failed; the Go test asserts each one.
 const CerberusClient = require('cerberus-node-client')
+const { step } = require('./steps')
 
 const hostUrl = process.env.CERB_URL
 const token = process.env.CERB_TOKEN
@@ -16,19 +17,6 @@ if (!hostUrl || !token || !sdbPath) {
   process.exit(2)
 }
 const base = sdbPath.replace(/\/+$/, '')
-
-function emit (line) {
-  process.stdout.write(JSON.stringify(line) + '\n')
-}
-
-async function step (name, fn) {
-  try {
-    const result = await fn()
-    emit({ step: name, ok: true, result: result === undefined ? null : result })
-  } catch (e) {
-    emit({ step: name, ok: false, error: String((e && e.message) || e) })
-  }
-}
 
 async function main () {
   const client = new CerberusClient({ hostUrl, token })

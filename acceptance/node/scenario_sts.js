@@ -12,6 +12,7 @@
 // Prints one JSON line per step: {"step", "ok", "result"} or {"step", "ok": false, "error"}.
 // Every step runs even when an earlier one failed; the Go test asserts each one.
 const CerberusClient = require('cerberus-node-client')
+const { step } = require('./steps')
 
 const hostUrl = process.env.CERB_URL
 const sdbPath = process.env.CERB_SDB_PATH
@@ -25,19 +26,6 @@ if (process.env.CERBERUS_TOKEN) {
   process.exit(2)
 }
 const base = sdbPath.replace(/\/+$/, '')
-
-function emit (line) {
-  process.stdout.write(JSON.stringify(line) + '\n')
-}
-
-async function step (name, fn) {
-  try {
-    const result = await fn()
-    emit({ step: name, ok: true, result: result === undefined ? null : result })
-  } catch (e) {
-    emit({ step: name, ok: false, error: String((e && e.message) || e) })
-  }
-}
 
 async function main () {
   // No token: STS mode. region is the option name of index.js / index.d.ts.
