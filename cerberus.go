@@ -138,10 +138,14 @@ type SDB struct {
 	Owner                   string
 	UserGroupPermissions    []UserGroupPermission
 	IAMPrincipalPermissions []IAMPrincipalPermission
-	CreatedBy               string
-	LastUpdatedBy           string
-	CreatedAt               time.Time
-	LastUpdatedAt           time.Time
+	// MaxVersions bounds the history kept of each path of the SDB: a write
+	// or delete that archives a value prunes the oldest records past it.
+	// Zero keeps every version, as the original did.
+	MaxVersions   int
+	CreatedBy     string
+	LastUpdatedBy string
+	CreatedAt     time.Time
+	LastUpdatedAt time.Time
 }
 
 // SDBInput is what a caller sends to create or update an SDB. On update the
@@ -154,6 +158,9 @@ type SDBInput struct {
 	Owner                   string
 	UserGroupPermissions    []PermissionInput
 	IAMPrincipalPermissions []PermissionInput
+	// MaxVersions, when set, bounds the history of each path (0: keep
+	// every version); on update, nil leaves the bound as it is.
+	MaxVersions *int
 }
 
 // PermissionInput is one grant in an SDBInput: a group name or an IAM ARN,
@@ -165,12 +172,16 @@ type PermissionInput struct {
 
 // Secret is one decrypted secret with its metadata.
 type Secret struct {
+	// Data is the stored body: a JSON object, or, where the server accepts
+	// any body as the original did, any text.
 	Data          SecretData
 	Version       int64
 	CreatedBy     string
 	LastUpdatedBy string
 	CreatedAt     time.Time
 	LastUpdatedAt time.Time
+	// VersionInfo describes the version read, when one was asked for by id.
+	VersionInfo *SecretVersion
 }
 
 // MFADevice is a second factor a user can answer a challenge with.

@@ -31,6 +31,8 @@ const (
 	ECodeUnsupportedMedia   ErrorCode = 140   // Backstopper core error
 	ECodeInvalidSecureType  ErrorCode = 99235
 	ECodeCategoryInvalid    ErrorCode = 99207
+	ECodeCategoryNameBlank  ErrorCode = 99200
+	ECodeCategoryNameLong   ErrorCode = 99201
 	ECodeSDBNameBlank       ErrorCode = 99208
 	ECodeSDBOwnerBlank      ErrorCode = 99209
 	ECodeSDBNameDuplicate   ErrorCode = 99210
@@ -98,6 +100,17 @@ const ECodeConflict ErrorCode = 99992
 
 // ECodeUserExists reports a local user that already exists.
 const ECodeUserExists ErrorCode = 99991
+
+// ECodeVersionMismatch reports a conditional write (check-and-set) whose
+// expected version is not the live one: another write came first.
+const ECodeVersionMismatch ErrorCode = 99990
+
+// ECodeCategoryInUse reports a category that cannot be deleted while an
+// SDB is in it.
+const ECodeCategoryInUse ErrorCode = 99989
+
+// ECodeCategoryExists reports a category whose name or path is taken.
+const ECodeCategoryExists ErrorCode = 99988
 
 // ErrSecretNotFound is returned by SecretService.ReadSecret when the SDB
 // exists but holds no secret at the path. The HTTP layer answers it with a

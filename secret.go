@@ -33,9 +33,10 @@ func (t Token) MarshalJSON() ([]byte, error) { return json.Marshal(redacted) }
 // Format redacts the token for every fmt verb.
 func (t Token) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(redacted)) }
 
-// SecretData is the JSON object of a secret in clear. It redacts itself
-// wherever it could be printed or logged; Reveal gives the bytes to the
-// envelope and to the response writer.
+// SecretData is a secret value in clear: the body of a secret (a JSON
+// object) or the content of a secure file. It redacts itself wherever it
+// could be printed or logged; Reveal gives the bytes to the envelope and to
+// the response writer.
 type SecretData []byte
 
 // Reveal returns the JSON object in clear.
@@ -59,14 +60,32 @@ func (d SecretData) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(redacted
 // DefaultMaxSecretSize is the default limit of a secret body in bytes.
 const DefaultMaxSecretSize = 256 << 10
 
-// ParseSecretBody validates a secret body: at most max bytes of UTF-8 JSON
-// whose top-level value is an object, with nothing after it. It returns the
-// body unchanged as SecretData.
+// DefaultMaxFileSize is the default limit of a secure file in bytes.
+const DefaultMaxFileSize = 1 << 20
+
+// BodyRule says which secret bodies a server accepts.
+type BodyRule int
+
+// Rules of secret bodies.
+const (
+	// BodyObject accepts a JSON object only (the default).
+	BodyObject BodyRule = iota
+	// BodyAny accepts any body, as the original server did: what is not
+	// JSON reads back as "data": null.
+	BodyAny
+)
+
+// ParseSecretBody validates a secret body: at most max bytes and, under
+// BodyObject, UTF-8 JSON whose top-level value is an object, with nothing
+// after it. It returns the body unchanged as SecretData.
 //
 // Returns ECodeTooLarge if the body is over max, ECodeBadRequest otherwise.
-func ParseSecretBody(body []byte, max int) (SecretData, error) {
+func ParseSecretBody(body []byte, max int, rule BodyRule) (SecretData, error) {
 	if len(body) > max {
 		return nil, Errorf(ECodeTooLarge, "The secret is larger than the limit of %d bytes.", max)
+	}
+	if rule == BodyAny {
+		return SecretData(body), nil
 	}
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 {

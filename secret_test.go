@@ -69,27 +69,34 @@ func TestParseSecretBody(t *testing.T) {
 	tests := []struct {
 		in   string
 		max  int
+		rule cerberus.BodyRule
 		code cerberus.ErrorCode
 	}{
-		{`{"a":"b"}`, 100, 0},
-		{" \n{\"a\":{\"b\":[1,2]}} \n", 100, 0},
-		{`{}`, 100, 0},
-		{`{"a":"b"}`, 5, cerberus.ECodeTooLarge},
-		{``, 100, cerberus.ECodeBadRequest},
-		{`   `, 100, cerberus.ECodeBadRequest},
-		{`[1]`, 100, cerberus.ECodeBadRequest},
-		{`"s"`, 100, cerberus.ECodeBadRequest},
-		{`1`, 100, cerberus.ECodeBadRequest},
-		{`null`, 100, cerberus.ECodeBadRequest},
-		{`{`, 100, cerberus.ECodeBadRequest},
-		{`{}x`, 100, cerberus.ECodeBadRequest},
-		{`{}{}`, 100, cerberus.ECodeBadRequest},
-		{"{\"a\":\"\xff\"}", 100, cerberus.ECodeBadRequest},
-		{`a=b&c=d`, 100, cerberus.ECodeBadRequest},
+		{`{"a":"b"}`, 100, cerberus.BodyObject, 0},
+		{" \n{\"a\":{\"b\":[1,2]}} \n", 100, cerberus.BodyObject, 0},
+		{`{}`, 100, cerberus.BodyObject, 0},
+		{`{"a":"b"}`, 5, cerberus.BodyObject, cerberus.ECodeTooLarge},
+		{``, 100, cerberus.BodyObject, cerberus.ECodeBadRequest},
+		{`   `, 100, cerberus.BodyObject, cerberus.ECodeBadRequest},
+		{`[1]`, 100, cerberus.BodyObject, cerberus.ECodeBadRequest},
+		{`"s"`, 100, cerberus.BodyObject, cerberus.ECodeBadRequest},
+		{`1`, 100, cerberus.BodyObject, cerberus.ECodeBadRequest},
+		{`null`, 100, cerberus.BodyObject, cerberus.ECodeBadRequest},
+		{`{`, 100, cerberus.BodyObject, cerberus.ECodeBadRequest},
+		{`{}x`, 100, cerberus.BodyObject, cerberus.ECodeBadRequest},
+		{`{}{}`, 100, cerberus.BodyObject, cerberus.ECodeBadRequest},
+		{"{\"a\":\"\xff\"}", 100, cerberus.BodyObject, cerberus.ECodeBadRequest},
+		{`a=b&c=d`, 100, cerberus.BodyObject, cerberus.ECodeBadRequest},
+		// The original's rule: anything within the limit.
+		{`a=b&c=d`, 100, cerberus.BodyAny, 0},
+		{``, 100, cerberus.BodyAny, 0},
+		{`[1]`, 100, cerberus.BodyAny, 0},
+		{"\xff\x00", 100, cerberus.BodyAny, 0},
+		{`{"a":"b"}`, 5, cerberus.BodyAny, cerberus.ECodeTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%q", tt.in), func(t *testing.T) {
-			got, err := cerberus.ParseSecretBody([]byte(tt.in), tt.max)
+			got, err := cerberus.ParseSecretBody([]byte(tt.in), tt.max, tt.rule)
 			if cerberus.Code(err) != tt.code {
 				t.Fatalf("ParseSecretBody(%q) error %v, want code %d", tt.in, err, tt.code)
 			}
@@ -179,7 +186,7 @@ func FuzzParseSecretBody(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		got, err := cerberus.ParseSecretBody(in, 1024)
+		got, err := cerberus.ParseSecretBody(in, 1024, cerberus.BodyObject)
 		if err != nil {
 			if c := cerberus.Code(err); c != cerberus.ECodeBadRequest && c != cerberus.ECodeTooLarge {
 				t.Fatalf("error code %d", c)

@@ -69,17 +69,93 @@ type SDBService interface {
 // SecretService reads and writes secrets. Reading needs any role on the SDB,
 // writing and deleting needs owner or write; admins get no bypass.
 type SecretService interface {
-	// ReadSecret returns the current value at p. Returns ECodeNotFound if
-	// the SDB or the secret does not exist, ECodeAccessDenied without a
-	// read role.
-	ReadSecret(ctx context.Context, p SecretPath) (*Secret, error)
+	// ReadSecret returns the value at p: the live one for versionID "" or
+	// CurrentVersion, otherwise the version of the history with that id
+	// (then Secret.VersionInfo describes it). Returns ECodeNotFound if the
+	// SDB, the secret or the version does not exist (ErrSecretNotFound for
+	// the last two), ECodeAccessDenied without a read role.
+	ReadSecret(ctx context.Context, p SecretPath, versionID string) (*Secret, error)
 	// ListSecrets returns the immediate children of the folder p: secret
-	// names, and sub-folders ending in "/". A missing folder is empty.
+	// names, and sub-folders ending in "/". Files are not listed. A missing
+	// folder is empty.
 	ListSecrets(ctx context.Context, p SecretPath) ([]string, error)
 	// WriteSecret replaces the value at p with data. Returns
-	// ECodeBadRequest when p names the SDB itself.
-	WriteSecret(ctx context.Context, p SecretPath, data SecretData) error
+	// ECodeBadRequest when p names the SDB itself or data is not a secret
+	// body the server accepts, ECodeInvalidSecureType when p holds a file,
+	// and ECodeVersionMismatch when opts.IfVersion does not hold.
+	WriteSecret(ctx context.Context, p SecretPath, data SecretData, opts WriteOptions) error
 	// DeleteSecret deletes the value at p. Returns ECodeNotFound if there is
 	// none.
 	DeleteSecret(ctx context.Context, p SecretPath) error
+}
+
+// FileService reads and writes secure files, with the roles of secrets.
+type FileService interface {
+	// ReadFile returns the file at p, with its content if content is true:
+	// the live one for versionID "" or CurrentVersion, otherwise the
+	// version of the history with that id. Returns ECodeNotFound if the
+	// SDB, the file or the version does not exist, ECodeAccessDenied
+	// without a read role.
+	ReadFile(ctx context.Context, p SecretPath, versionID string, content bool) (*SecureFile, error)
+	// WriteFile replaces the file at p, whose last segment is its name.
+	// Returns ECodeTooLarge past the size limit of files,
+	// ECodeInvalidSecureType when p holds a secret, and
+	// ECodeVersionMismatch when opts.IfVersion does not hold.
+	WriteFile(ctx context.Context, p SecretPath, content SecretData, opts WriteOptions) error
+	// DeleteFile deletes the file at p. Returns ECodeNotFound if there is
+	// none.
+	DeleteFile(ctx context.Context, p SecretPath) error
+	// ListFiles returns a page of the files under the folder p, at any
+	// depth, newest first.
+	ListFiles(ctx context.Context, p SecretPath, page Page) (*FilePage, error)
+}
+
+// VersionService reads and manages the version history of secrets and
+// files. Reading needs any role on the SDB; restoring and undeleting need
+// owner or write; pruning needs owner.
+type VersionService interface {
+	// ListVersions returns a page of the versions at p, the live value
+	// first. Returns ECodeBadRequest when the path has no version at all,
+	// as the original did.
+	ListVersions(ctx context.Context, p SecretPath, page Page) (*VersionPage, error)
+	// ListVersionPaths returns the full paths of the SDB that have a live
+	// value or a history. Returns ECodeNotFound or ECodeAccessDenied as
+	// SDBService.FindSDBByID.
+	ListVersionPaths(ctx context.Context, sdbID string) ([]string, error)
+	// RestoreVersion makes the version versionID of p the live value
+	// again, as a new version. Returns ErrSecretNotFound if there is no
+	// such version.
+	RestoreVersion(ctx context.Context, p SecretPath, versionID string) error
+	// Undelete restores the value that the last delete at p removed.
+	// Returns ErrSecretNotFound when p has a live value or no history.
+	Undelete(ctx context.Context, p SecretPath) error
+	// PruneVersions deletes the history of p but its keep newest records
+	// and returns how many it deleted.
+	PruneVersions(ctx context.Context, p SecretPath, keep int) (int, error)
+}
+
+// AdminService is what admins do beyond SDB owners: see every SDB, restore
+// SDB metadata, override owners and manage categories. Every method
+// returns ECodeAccessDenied to non-admins.
+type AdminService interface {
+	// ListSDBMetadata returns a page of every SDB's metadata, newest
+	// first, or only the SDB named name when it is not empty (then
+	// ECodeNotFound if there is none).
+	ListSDBMetadata(ctx context.Context, name string, page Page) (*SDBMetadataPage, error)
+	// RestoreSDBMetadata creates the SDB m describes, under its id, or, if
+	// that SDB exists, replaces its metadata; the secrets it holds stay.
+	// Returns ECodeCategoryInvalid or ECodeBadRequest for a category or
+	// role that does not exist, ECodeSDBNameDuplicate if another SDB has
+	// the name or path.
+	RestoreSDBMetadata(ctx context.Context, m *SDBMetadata) error
+	// OverrideOwner makes owner the owner group of the SDB named sdbName.
+	// Returns ECodeNotFound if there is none.
+	OverrideOwner(ctx context.Context, sdbName, owner string) error
+	// CreateCategory creates a category whose path is the slug of
+	// displayName. Returns ECodeCategoryNameBlank, ECodeCategoryNameTooLong
+	// or ECodeCategoryExists.
+	CreateCategory(ctx context.Context, displayName string) (*Category, error)
+	// DeleteCategory deletes a category. Returns ECodeNotFound, or
+	// ECodeCategoryInUse while an SDB is in it.
+	DeleteCategory(ctx context.Context, id string) error
 }

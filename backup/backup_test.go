@@ -90,7 +90,7 @@ func mustPath(t *testing.T, s string) cerberus.SecretPath {
 
 func (w *world) write(t *testing.T, path, value string) {
 	t.Helper()
-	if err := w.svc.WriteSecret(w.ctx, mustPath(t, path), cerberus.SecretData(value)); err != nil {
+	if err := w.svc.WriteSecret(w.ctx, mustPath(t, path), cerberus.SecretData(value), cerberus.WriteOptions{}); err != nil {
 		t.Fatalf("WriteSecret(%s): %v", path, err)
 	}
 	w.values[path] = value
@@ -163,7 +163,7 @@ func (w *world) check(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
 	for path, want := range w.values {
-		got, err := w.svc.ReadSecret(w.ctx, mustPath(t, path))
+		got, err := w.svc.ReadSecret(w.ctx, mustPath(t, path), "")
 		if err != nil || string(got.Data.Reveal()) != want {
 			t.Fatalf("ReadSecret(%s) = %v; want %s", path, err, want)
 		}

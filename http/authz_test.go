@@ -162,8 +162,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 			allowed: func(t *testing.T, p string, res *apitest.Response) {
 				var got sdbView
 				res.JSON(t, &got)
-				if loc := res.Header.Get("Location"); loc != "/v2/safe-deposit-box/"+got.ID {
-					t.Errorf("POST /v2/safe-deposit-box as %s: Location = %q, want %q", p, loc, "/v2/safe-deposit-box/"+got.ID)
+				if loc := res.Header.Get("Location"); loc != h.env.URL+"/v2/safe-deposit-box/"+got.ID {
+					t.Errorf("POST /v2/safe-deposit-box as %s: Location = %q, want %q", p, loc, h.env.URL+"/v2/safe-deposit-box/"+got.ID)
 				}
 				if names := h.sdbNames(t, tok[p]); !slices.Contains(names, "Authz Own "+p) {
 					t.Errorf("GET /v2/safe-deposit-box as %s after creating %q: names = %q, want it listed", p, "Authz Own "+p, names)

@@ -46,6 +46,11 @@ var statuses = map[cerberus.ErrorCode]int{
 	cerberus.ECodeMissingAWSHeaders:   http.StatusBadRequest,
 	cerberus.ECodeSignatureMismatch:   http.StatusBadRequest,
 	cerberus.ECodeExpiredAWSToken:     http.StatusUnauthorized,
+	cerberus.ECodeVersionMismatch:     http.StatusConflict,
+	cerberus.ECodeCategoryInUse:       http.StatusConflict,
+	cerberus.ECodeCategoryExists:      http.StatusConflict,
+	cerberus.ECodeCategoryNameBlank:   http.StatusBadRequest,
+	cerberus.ECodeCategoryNameLong:    http.StatusBadRequest,
 }
 
 // StatusOf returns the HTTP status for an error code.

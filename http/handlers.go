@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/cerberus-go/cerberus"
@@ -130,6 +131,19 @@ func (s *Server) handleListCategories(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusOK, out)
 }
 
+// baseURL returns the scheme and host the request was sent to, for the
+// absolute Location of a created resource, as the original gave it.
+func baseURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
+		scheme = p
+	}
+	return scheme + "://" + r.Host
+}
+
 func (s *Server) handleGetCategory(w http.ResponseWriter, r *http.Request) {
 	cats, err := s.sdbs.ListCategories(r.Context())
 	if err != nil {
@@ -197,7 +211,7 @@ func (s *Server) handleCreateSDB(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	w.Header().Set("Location", "/v2/safe-deposit-box/"+sdb.ID)
+	w.Header().Set("Location", baseURL(r)+"/v2/safe-deposit-box/"+sdb.ID)
 	s.writeJSON(w, r, http.StatusCreated, toSDB(sdb))
 }
 
@@ -249,12 +263,8 @@ func (s *Server) handleReadSecret(w http.ResponseWriter, r *http.Request) {
 		s.writeJSON(w, r, http.StatusOK, secretResponseJSON{LeaseDuration: 3600, Data: data, Metadata: map[string]string{}})
 		return
 	}
-	if v := q.Get("versionId"); v != "" && v != "CURRENT" {
-		// Version history is not served yet: no such version.
-		w.WriteHeader(http.StatusNotFound)
-		return
-	}
-	sec, err := s.secrets.ReadSecret(r.Context(), p)
+	versionID := q.Get("versionId")
+	sec, err := s.secrets.ReadSecret(r.Context(), p, versionID)
 	if errors.Is(err, cerberus.ErrSecretNotFound) {
 		audit.FromContext(r.Context()).SetReason("no secret at this path")
 		w.WriteHeader(http.StatusNotFound)
@@ -263,22 +273,72 @@ func (s *Server) handleReadSecret(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	meta := map[string]string{}
+	if v := sec.VersionInfo; v != nil {
+		meta = map[string]string{
+			"version_id":         v.ID,
+			"action":             v.Action,
+			"action_ts":          formatTime(v.ActionAt),
+			"action_principal":   v.ActionBy,
+			"version_created_by": v.VersionCreatedBy,
+			"version_created_ts": formatTime(v.VersionCreatedAt),
+		}
+	}
+	if versionID == "" || versionID == cerberus.CurrentVersion {
+		meta["created_by"] = sec.CreatedBy
+		meta["created_ts"] = formatTime(sec.CreatedAt)
+		meta["last_updated_by"] = sec.LastUpdatedBy
+		meta["last_updated_ts"] = formatTime(sec.LastUpdatedAt)
+		w.Header().Set("ETag", etag(sec.Version))
+	}
+	data := json.RawMessage(sec.Data.Reveal())
+	if !json.Valid(data) {
+		// Stored where any body is accepted, as the original did: a body
+		// that is not JSON reads back as null.
+		data = json.RawMessage("null")
+	}
 	id := cerberus.NewID()
 	s.writeJSON(w, r, http.StatusOK, secretResponseJSON{
 		RequestID:     &id,
 		LeaseDuration: 3600,
-		Data:          json.RawMessage(sec.Data.Reveal()),
-		Metadata: map[string]string{
-			"created_by":      sec.CreatedBy,
-			"created_ts":      formatTime(sec.CreatedAt),
-			"last_updated_by": sec.LastUpdatedBy,
-			"last_updated_ts": formatTime(sec.LastUpdatedAt),
-		},
+		Data:          data,
+		Metadata:      meta,
 	})
+}
+
+// etag is the entity tag of a live value: its version.
+func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+// writeOptions reads the condition of a write from its headers:
+// "If-Match: <etag>" writes only over that version, "If-None-Match: *"
+// only where there is no value.
+func writeOptions(r *http.Request) (cerberus.WriteOptions, error) {
+	match, noneMatch := r.Header.Get("If-Match"), r.Header.Get("If-None-Match")
+	switch {
+	case match != "" && noneMatch != "":
+		return cerberus.WriteOptions{}, cerberus.Errorf(cerberus.ECodeBadRequest, "Request will not be completed. Send If-Match or If-None-Match, not both.")
+	case noneMatch == "*":
+		zero := int64(0)
+		return cerberus.WriteOptions{IfVersion: &zero}, nil
+	case noneMatch != "":
+		return cerberus.WriteOptions{}, cerberus.Errorf(cerberus.ECodeBadRequest, "Request will not be completed. If-None-Match accepts only *: write only where there is no value.")
+	case match != "":
+		v, err := strconv.ParseInt(strings.TrimPrefix(strings.Trim(match, `"`), "W/"), 10, 64)
+		if err != nil || v < 1 || !strings.HasPrefix(match, `"`) || !strings.HasSuffix(match, `"`) {
+			return cerberus.WriteOptions{}, cerberus.Errorf(cerberus.ECodeBadRequest, "Request will not be completed. If-Match must be the ETag of a read, such as \"3\".")
+		}
+		return cerberus.WriteOptions{IfVersion: &v}, nil
+	}
+	return cerberus.WriteOptions{}, nil
 }
 
 func (s *Server) handleWriteSecret(w http.ResponseWriter, r *http.Request) {
 	p, err := cerberus.ParseSecretPath(r.PathValue("path"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	opts, err := writeOptions(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -289,7 +349,7 @@ func (s *Server) handleWriteSecret(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The service validates the body (a JSON object within the limit).
-	if err := s.secrets.WriteSecret(r.Context(), p, cerberus.SecretData(b)); err != nil {
+	if err := s.secrets.WriteSecret(r.Context(), p, cerberus.SecretData(b), opts); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -382,7 +382,8 @@ func testRequestRejected(t *testing.T, e *inputEnv) {
 		}, 413, 99993},
 		{"UnknownRoute", func() *http.Request { return newReq("GET", "/v1/no-such-thing", "", nil) }, 404, 99996},
 		{"UnknownRouteV3", func() *http.Request { return newReq("GET", "/v3/safe-deposit-box", "", nil) }, 404, 99996},
-		{"UnknownRouteNoToken", func() *http.Request { return e.request(t, "POST", "/v2/nothing/here", nil) }, 404, 99996},
+		// As in the original, an unknown route needs a token first.
+		{"UnknownRouteNoToken", func() *http.Request { return e.request(t, "POST", "/v2/nothing/here", nil) }, 401, 99105},
 		{"UnknownSDB", func() *http.Request {
 			return newReq("GET", "/v2/safe-deposit-box/00000000-0000-4000-8000-000000000000", "", nil)
 		}, 404, 99996},

@@ -26,13 +26,25 @@ type Auditor interface {
 
 // Config holds what a Server needs.
 type Config struct {
-	Auth    cerberus.AuthService
-	SDBs    cerberus.SDBService
-	Secrets cerberus.SecretService
-	Audit   Auditor
-	Logger  *slog.Logger
+	Auth     cerberus.AuthService
+	SDBs     cerberus.SDBService
+	Secrets  cerberus.SecretService
+	Files    cerberus.FileService
+	Versions cerberus.VersionService
+	Admin    cerberus.AdminService
+	Audit    Auditor
+	Logger   *slog.Logger
 	// MaxSecretSize bounds a secret body in bytes.
 	MaxSecretSize int
+	// MaxFileSize bounds an uploaded file in bytes; zero means
+	// cerberus.DefaultMaxFileSize.
+	MaxFileSize int
+	// Version is the server's release, for /info.
+	Version string
+	// BannerMessage and SDBWarningMessage are shown by the dashboard
+	// (/v1/feature-flag).
+	BannerMessage     string
+	SDBWarningMessage string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Health checks the dependencies (the database) for /healthcheck; nil
@@ -49,16 +61,22 @@ const DefaultRequestTimeout = 5 * time.Second
 
 // Server is the HTTP handler of the API.
 type Server struct {
-	auth    cerberus.AuthService
-	sdbs    cerberus.SDBService
-	secrets cerberus.SecretService
-	audit   Auditor
-	logger  *slog.Logger
-	maxBody int
-	now     func() time.Time
-	health  func(ctx context.Context) error
-	timeout time.Duration
-	mux     *http.ServeMux
+	auth     cerberus.AuthService
+	sdbs     cerberus.SDBService
+	secrets  cerberus.SecretService
+	files    cerberus.FileService
+	versions cerberus.VersionService
+	admin    cerberus.AdminService
+	audit    Auditor
+	logger   *slog.Logger
+	maxBody  int
+	maxFile  int
+	now      func() time.Time
+
+	version, bannerMessage, sdbWarningMessage string
+	health                                    func(ctx context.Context) error
+	timeout                                   time.Duration
+	mux                                       *http.ServeMux
 }
 
 // maxJSONBody bounds request bodies other than secrets.
@@ -70,8 +88,10 @@ const maxPathLength = 2048
 // NewServer returns a Server with its routes.
 func NewServer(cfg Config) *Server {
 	s := &Server{
-		auth: cfg.Auth, sdbs: cfg.SDBs, secrets: cfg.Secrets, audit: cfg.Audit,
-		logger: cfg.Logger, maxBody: cfg.MaxSecretSize, now: cfg.Now, health: cfg.Health, timeout: cfg.RequestTimeout,
+		auth: cfg.Auth, sdbs: cfg.SDBs, secrets: cfg.Secrets, files: cfg.Files, versions: cfg.Versions, admin: cfg.Admin,
+		audit: cfg.Audit, logger: cfg.Logger, maxBody: cfg.MaxSecretSize, maxFile: cfg.MaxFileSize,
+		now: cfg.Now, health: cfg.Health, timeout: cfg.RequestTimeout,
+		version: cfg.Version, bannerMessage: cfg.BannerMessage, sdbWarningMessage: cfg.SDBWarningMessage,
 		mux: http.NewServeMux(),
 	}
 	if s.logger == nil {
@@ -79,6 +99,9 @@ func NewServer(cfg Config) *Server {
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = cerberus.DefaultMaxSecretSize
+	}
+	if s.maxFile <= 0 {
+		s.maxFile = cerberus.DefaultMaxFileSize
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -99,6 +122,7 @@ func (s *Server) routes() {
 	}
 	for _, rt := range []route{
 		{[]string{"GET"}, "/healthcheck", s.handleHealth},
+		{[]string{"GET"}, "/info", s.handleInfo},
 		{[]string{"GET"}, "/v2/auth/user", s.handleUserLogin},
 		{[]string{"POST"}, "/v2/auth/mfa_check", s.handleMFACheck},
 		{[]string{"POST"}, "/v2/auth/sts-identity", s.handleSTSLogin},
@@ -106,8 +130,11 @@ func (s *Server) routes() {
 		{[]string{"POST"}, "/v1/auth/iam-role", s.handleKMSLogin},
 		{[]string{"GET"}, "/v2/auth/user/refresh", s.authed(s.handleRefresh)},
 		{[]string{"DELETE"}, "/v1/auth", s.authed(s.handleLogout)},
+		{[]string{"GET"}, "/v1/feature-flag", s.authed(s.handleFeatureFlags)},
 		{[]string{"GET"}, "/v1/category", s.authed(s.handleListCategories)},
+		{[]string{"POST"}, "/v1/category", s.authed(s.handleCreateCategory)},
 		{[]string{"GET"}, "/v1/category/{id}", s.authed(s.handleGetCategory)},
+		{[]string{"DELETE"}, "/v1/category/{id}", s.authed(s.handleDeleteCategory)},
 		{[]string{"GET"}, "/v1/role", s.authed(s.handleListRoles)},
 		{[]string{"GET"}, "/v1/role/{id}", s.authed(s.handleGetRole)},
 		{[]string{"GET"}, "/v2/safe-deposit-box", s.authed(s.handleListSDBs)},
@@ -115,19 +142,37 @@ func (s *Server) routes() {
 		{[]string{"GET"}, "/v2/safe-deposit-box/{id}", s.authed(s.handleGetSDB)},
 		{[]string{"PUT"}, "/v2/safe-deposit-box/{id}", s.authed(s.handleUpdateSDB)},
 		{[]string{"DELETE"}, "/v2/safe-deposit-box/{id}", s.authed(s.handleDeleteSDB)},
-		// "/v1/secret" itself is a route, so that the mux does not redirect
-		// it to "/v1/secret/" (which cleanPath turns back): it answers 400.
-		{[]string{"GET"}, "/v1/secret", s.authed(s.handleReadSecret)},
-		{[]string{"PUT", "POST"}, "/v1/secret", s.authed(s.handleWriteSecret)},
-		{[]string{"DELETE"}, "/v1/secret", s.authed(s.handleDeleteSecret)},
-		{[]string{"GET"}, "/v1/secret/{path...}", s.authed(s.handleReadSecret)},
-		{[]string{"PUT", "POST"}, "/v1/secret/{path...}", s.authed(s.handleWriteSecret)},
-		{[]string{"DELETE"}, "/v1/secret/{path...}", s.authed(s.handleDeleteSecret)},
+		{[]string{"GET"}, "/v1/sdb-secret-version-paths/{id}", s.authed(s.handleVersionPaths)},
+		{[]string{"GET"}, "/v1/metadata", s.authed(s.handleListMetadata)},
+		{[]string{"PUT"}, "/v1/metadata", s.authed(s.handleRestoreMetadata)},
+		{[]string{"PUT"}, "/v1/admin/override-owner", s.authed(s.handleOverrideOwner)},
 	} {
 		for _, m := range rt.methods {
 			s.mux.HandleFunc(m+" "+rt.path, rt.h)
 		}
 		allowed[rt.path] = append(allowed[rt.path], rt.methods...)
+	}
+	// The routes of paths inside SDBs. The prefix itself (such as
+	// "/v1/secret") is a route too, so that the mux does not redirect it to
+	// the prefix with a slash (which cleanPath turns back): it answers 400.
+	for _, rt := range []route{
+		{[]string{"GET"}, "/v1/secret", s.authed(s.handleReadSecret)},
+		{[]string{"PUT", "POST"}, "/v1/secret", s.authed(s.handleWriteSecret)},
+		{[]string{"DELETE"}, "/v1/secret", s.authed(s.handleDeleteSecret)},
+		{[]string{"GET"}, "/v1/secure-file", s.authed(s.handleReadFile)}, // and HEAD
+		{[]string{"PUT", "POST"}, "/v1/secure-file", s.authed(s.handleWriteFile)},
+		{[]string{"DELETE"}, "/v1/secure-file", s.authed(s.handleDeleteFile)},
+		{[]string{"GET"}, "/v1/secure-files", s.authed(s.handleListFiles)},
+		{[]string{"GET"}, "/v1/secret-versions", s.authed(s.handleListVersions)},
+		{[]string{"POST"}, "/v1/secret-versions", s.authed(s.handleVersionAction)},
+		{[]string{"DELETE"}, "/v1/secret-versions", s.authed(s.handlePruneVersions)},
+	} {
+		for _, m := range rt.methods {
+			s.mux.HandleFunc(m+" "+rt.path, rt.h)
+			s.mux.HandleFunc(m+" "+rt.path+"/{path...}", rt.h)
+		}
+		allowed[rt.path] = append(allowed[rt.path], rt.methods...)
+		allowed[rt.path+"/{path...}"] = append(allowed[rt.path+"/{path...}"], rt.methods...)
 	}
 	// A method-less pattern per path catches the other methods: patterns
 	// with a method are more specific and win.
@@ -141,7 +186,9 @@ func (s *Server) routes() {
 			s.writeError(w, r, cerberus.Errorf(cerberus.ECodeMethodNotAllowed, "Method %s is not allowed on this path; use %s.", r.Method, allow))
 		})
 	}
-	s.mux.HandleFunc("/", s.handleNotFound)
+	// As in the original, every other path needs a token: without one it
+	// answers 401, with one 404.
+	s.mux.HandleFunc("/", s.authed(s.handleNotFound))
 }
 
 // ServeHTTP implements http.Handler.

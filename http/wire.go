@@ -84,13 +84,14 @@ type sdbJSON struct {
 	Owner                   string              `json:"owner"`
 	UserGroupPermissions    []userGroupPermJSON `json:"user_group_permissions"`
 	IAMPrincipalPermissions []iamPermJSON       `json:"iam_principal_permissions"`
+	MaxVersions             int                 `json:"max_versions"`
 }
 
 func toSDB(s *cerberus.SDB) sdbJSON {
 	out := sdbJSON{
 		ID: s.ID, CategoryID: s.CategoryID, Name: s.Name, Description: s.Description, Path: s.Path,
 		CreatedTS: timestamp(s.CreatedAt), LastUpdatedTS: timestamp(s.LastUpdatedAt),
-		CreatedBy: s.CreatedBy, LastUpdatedBy: s.LastUpdatedBy, Owner: s.Owner,
+		CreatedBy: s.CreatedBy, LastUpdatedBy: s.LastUpdatedBy, Owner: s.Owner, MaxVersions: s.MaxVersions,
 		UserGroupPermissions:    []userGroupPermJSON{},
 		IAMPrincipalPermissions: []iamPermJSON{},
 	}
@@ -127,10 +128,12 @@ type sdbInputJSON struct {
 		ARN    string `json:"iam_principal_arn"`
 		RoleID string `json:"role_id"`
 	} `json:"iam_principal_permissions"`
+	// MaxVersions is ours: absent, an update leaves the bound as it is.
+	MaxVersions *int `json:"max_versions"`
 }
 
 func (in *sdbInputJSON) domain() *cerberus.SDBInput {
-	out := &cerberus.SDBInput{Name: in.Name, CategoryID: in.CategoryID, Description: in.Description, Owner: in.Owner}
+	out := &cerberus.SDBInput{Name: in.Name, CategoryID: in.CategoryID, Description: in.Description, Owner: in.Owner, MaxVersions: in.MaxVersions}
 	for _, p := range in.UserGroupPermissions {
 		out.UserGroupPermissions = append(out.UserGroupPermissions, cerberus.PermissionInput{Name: p.Name, RoleID: p.RoleID})
 	}
@@ -242,4 +245,144 @@ type secretResponseJSON struct {
 	Warnings      any             `json:"warnings"`
 	Auth          any             `json:"auth"`
 	Metadata      any             `json:"metadata"`
+}
+
+// fileListJSON is the page of GET /v1/secure-files.
+type fileListJSON struct {
+	HasNext    bool              `json:"has_next"`
+	NextOffset *int              `json:"next_offset"`
+	Limit      int               `json:"limit"`
+	Offset     int               `json:"offset"`
+	Count      int               `json:"file_count_in_result"`
+	Total      int               `json:"total_file_count"`
+	Files      []fileSummaryJSON `json:"secure_file_summaries"`
+}
+
+type fileSummaryJSON struct {
+	SDBID         string    `json:"sdbox_id"`
+	Path          string    `json:"path"`
+	SizeBytes     int       `json:"size_in_bytes"`
+	Name          string    `json:"name"`
+	CreatedBy     string    `json:"created_by"`
+	CreatedTS     timestamp `json:"created_ts"`
+	LastUpdatedBy string    `json:"last_updated_by"`
+	LastUpdatedTS timestamp `json:"last_updated_ts"`
+}
+
+// versionListJSON is the page of GET /v1/secret-versions.
+type versionListJSON struct {
+	HasNext    bool                 `json:"has_next"`
+	NextOffset *int                 `json:"next_offset"`
+	Limit      int                  `json:"limit"`
+	Offset     int                  `json:"offset"`
+	Count      int                  `json:"version_count_in_result"`
+	Total      int                  `json:"total_version_count"`
+	Versions   []versionSummaryJSON `json:"secure_data_version_summaries"`
+}
+
+type versionSummaryJSON struct {
+	ID               string    `json:"id"`
+	SDBID            string    `json:"sdbox_id"`
+	Path             string    `json:"path"`
+	Action           string    `json:"action"`
+	Type             string    `json:"type"`
+	SizeBytes        int       `json:"size_in_bytes"`
+	VersionCreatedBy string    `json:"version_created_by"`
+	VersionCreatedTS timestamp `json:"version_created_ts"`
+	ActionPrincipal  string    `json:"action_principal"`
+	ActionTS         timestamp `json:"action_ts"`
+}
+
+// versionActionJSON is the body of POST /v1/secret-versions: restore a
+// version, or undelete.
+type versionActionJSON struct {
+	Action    string `json:"action"`
+	VersionID string `json:"version_id"`
+}
+
+// metadataListJSON is the page of GET /v1/metadata. next_offset is 0 on
+// the last page, as in the original.
+type metadataListJSON struct {
+	HasNext    bool           `json:"has_next"`
+	NextOffset int            `json:"next_offset"`
+	Limit      int            `json:"limit"`
+	Offset     int            `json:"offset"`
+	Count      int            `json:"sdb_count_in_result"`
+	Total      int            `json:"total_sdbcount"`
+	SDBs       []metadataJSON `json:"safe_deposit_box_metadata"`
+}
+
+// metadataJSON is an SDB as admins see it, and the body of PUT
+// /v1/metadata. Permissions map a group or an ARN to a role name; data is
+// always null (the original's restore ignores it too).
+type metadataJSON struct {
+	ID                   string            `json:"id"`
+	Name                 string            `json:"name"`
+	Path                 string            `json:"path"`
+	Category             string            `json:"category"`
+	Owner                string            `json:"owner"`
+	Description          *string           `json:"description"`
+	CreatedTS            timestamp         `json:"created_ts"`
+	CreatedBy            string            `json:"created_by"`
+	LastUpdatedTS        timestamp         `json:"last_updated_ts"`
+	LastUpdatedBy        string            `json:"last_updated_by"`
+	UserGroupPermissions map[string]string `json:"user_group_permissions"`
+	IAMRolePermissions   map[string]string `json:"iam_role_permissions"`
+	MaxVersions          int               `json:"max_versions"`
+	Data                 any               `json:"data"`
+}
+
+// metadataInputJSON is the body of PUT /v1/metadata.
+type metadataInputJSON struct {
+	ID                   string            `json:"id"`
+	Name                 string            `json:"name"`
+	Path                 string            `json:"path"`
+	Category             string            `json:"category"`
+	Owner                string            `json:"owner"`
+	Description          *string           `json:"description"`
+	CreatedTS            *time.Time        `json:"created_ts"`
+	CreatedBy            string            `json:"created_by"`
+	LastUpdatedTS        *time.Time        `json:"last_updated_ts"`
+	LastUpdatedBy        string            `json:"last_updated_by"`
+	UserGroupPermissions map[string]string `json:"user_group_permissions"`
+	IAMRolePermissions   map[string]string `json:"iam_role_permissions"`
+	MaxVersions          int               `json:"max_versions"`
+}
+
+func (in *metadataInputJSON) domain() *cerberus.SDBMetadata {
+	m := &cerberus.SDBMetadata{
+		ID: in.ID, Name: in.Name, Path: in.Path, Category: in.Category, Owner: in.Owner, Description: in.Description,
+		CreatedBy: in.CreatedBy, LastUpdatedBy: in.LastUpdatedBy, MaxVersions: in.MaxVersions,
+		UserGroupPermissions: map[string]cerberus.RoleName{}, IAMPermissions: map[string]cerberus.RoleName{},
+	}
+	if in.CreatedTS != nil {
+		m.CreatedAt = *in.CreatedTS
+	}
+	if in.LastUpdatedTS != nil {
+		m.LastUpdatedAt = *in.LastUpdatedTS
+	}
+	for g, r := range in.UserGroupPermissions {
+		m.UserGroupPermissions[g] = cerberus.RoleName(r)
+	}
+	for a, r := range in.IAMRolePermissions {
+		m.IAMPermissions[a] = cerberus.RoleName(r)
+	}
+	return m
+}
+
+func toMetadata(m *cerberus.SDBMetadata) metadataJSON {
+	out := metadataJSON{
+		ID: m.ID, Name: m.Name, Path: m.Path, Category: m.Category, Owner: m.Owner, Description: m.Description,
+		CreatedTS: timestamp(m.CreatedAt), CreatedBy: m.CreatedBy,
+		LastUpdatedTS: timestamp(m.LastUpdatedAt), LastUpdatedBy: m.LastUpdatedBy,
+		UserGroupPermissions: map[string]string{}, IAMRolePermissions: map[string]string{},
+		MaxVersions: m.MaxVersions,
+	}
+	for g, r := range m.UserGroupPermissions {
+		out.UserGroupPermissions[g] = string(r)
+	}
+	for a, r := range m.IAMPermissions {
+		out.IAMRolePermissions[a] = string(r)
+	}
+	return out
 }

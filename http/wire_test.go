@@ -113,7 +113,8 @@ func testErrorShape(t *testing.T, e *wireEnv) {
 		{"BadToken", "GET", "/v1/category", "not-a-token", nil, 401, 99105},
 		{"AccessDenied", "GET", "/v2/safe-deposit-box/" + e.sdb.ID, stranger, nil, 403, 99994},
 		{"AccessDeniedSecret", "GET", "/v1/secret/app/wire/x", stranger, nil, 403, 99994},
-		{"UnknownRoute", "GET", "/nope", "", nil, 404, 99996},
+		{"UnknownRoute", "GET", "/nope", e.token, nil, 404, 99996},
+		{"UnknownRouteNoToken", "GET", "/nope", "", nil, 401, 99105},
 		{"UnknownSDB", "GET", "/v2/safe-deposit-box/00000000-0000-4000-8000-000000000000", e.token, nil, 404, 99996},
 		{"UnknownSDBPath", "PUT", "/v1/secret/app/no-such-box/x", e.token, map[string]any{"a": 1}, 404, 99996},
 		{"DeleteMissingSecret", "DELETE", "/v1/secret/app/wire/missing", e.token, nil, 404, 99996},
@@ -212,7 +213,14 @@ func testSecretEnvelope(t *testing.T, e *wireEnv) {
 				t.Errorf("%s: %s = %s, want null", call, name, raw)
 			}
 		}
-		checkKeys(t, call+" metadata", env.Metadata, "created_by", "created_ts", "last_updated_by", "last_updated_ts")
+		if q == "?versionId=CURRENT" {
+			// The original answers a version read with the version's
+			// metadata; for CURRENT we give both sets.
+			checkKeys(t, call+" metadata", env.Metadata, "created_by", "created_ts", "last_updated_by", "last_updated_ts",
+				"version_id", "action", "action_ts", "action_principal", "version_created_by", "version_created_ts")
+		} else {
+			checkKeys(t, call+" metadata", env.Metadata, "created_by", "created_ts", "last_updated_by", "last_updated_ts")
+		}
 		var md map[string]any
 		_ = json.Unmarshal(env.Metadata, &md)
 		want := map[string]string{
@@ -369,13 +377,13 @@ func testSDBJSON(t *testing.T, e *wireEnv) {
 	res := mustStatus(t, "POST /v2/safe-deposit-box", e.do(t, "POST", "/v2/safe-deposit-box", e.token, in), 201)
 	var id struct{ ID string }
 	res.JSON(t, &id)
-	if loc := res.Header.Get("Location"); loc != "/v2/safe-deposit-box/"+id.ID {
-		t.Errorf("POST /v2/safe-deposit-box: Location = %q, want %q", loc, "/v2/safe-deposit-box/"+id.ID)
+	if loc, want := res.Header.Get("Location"), e.env.URL+"/v2/safe-deposit-box/"+id.ID; loc != want {
+		t.Errorf("POST /v2/safe-deposit-box: Location = %q, want %q (absolute, as the original)", loc, want)
 	}
 	get := mustStatus(t, "GET /v2/safe-deposit-box/{id}", e.do(t, "GET", "/v2/safe-deposit-box/"+id.ID, e.token, nil), 200)
 	for call, body := range map[string][]byte{"POST /v2/safe-deposit-box": res.Body, "GET /v2/safe-deposit-box/{id}": get.Body} {
 		checkKeys(t, call, body, "id", "category_id", "name", "description", "path", "created_ts", "last_updated_ts",
-			"created_by", "last_updated_by", "owner", "user_group_permissions", "iam_principal_permissions")
+			"created_by", "last_updated_by", "owner", "user_group_permissions", "iam_principal_permissions", "max_versions")
 		var sdb map[string]json.RawMessage
 		_ = json.Unmarshal(body, &sdb)
 		wantVals := map[string]string{

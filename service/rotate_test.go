@@ -146,7 +146,7 @@ func (e *rotEnv) newService(t *testing.T) *service.Service {
 
 func (e *rotEnv) write(t *testing.T, path, value string) {
 	t.Helper()
-	if err := e.svc.WriteSecret(e.ctx, mustPath(t, path), cerberus.SecretData(value)); err != nil {
+	if err := e.svc.WriteSecret(e.ctx, mustPath(t, path), cerberus.SecretData(value), cerberus.WriteOptions{}); err != nil {
 		t.Fatalf("WriteSecret(%s): %v", path, err)
 	}
 	e.mu.Lock()
@@ -202,7 +202,7 @@ func (e *rotEnv) checkAll(t *testing.T, svc *service.Service) {
 	now := e.now
 	e.mu.Unlock()
 	for path, want := range values {
-		got, err := svc.ReadSecret(e.ctx, mustPath(t, path))
+		got, err := svc.ReadSecret(e.ctx, mustPath(t, path), "")
 		if err != nil || string(got.Data.Reveal()) != want {
 			t.Fatalf("ReadSecret(%s) = %v; want %s", path, err, want)
 		}
@@ -351,7 +351,7 @@ func TestRewrapConcurrentReads(t *testing.T) {
 				default:
 				}
 				p := paths[i%len(paths)]
-				got, err := e.svc.ReadSecret(e.ctx, mustPath(t, p))
+				got, err := e.svc.ReadSecret(e.ctx, mustPath(t, p), "")
 				reads.Add(1)
 				if err != nil || string(got.Data.Reveal()) != e.values[p] {
 					failures.Add(1)
@@ -454,7 +454,7 @@ func TestRewrapChanged(t *testing.T) {
 	if rep.Changed != 1 || rep.Seen != rep.Rewrapped+rep.Changed || rep.Seen < sum(total) {
 		t.Fatalf("Rewrap with a write in the middle = %+v; want 1 changed of at least %d", rep, sum(total))
 	}
-	if got, err := e.svc.ReadSecret(e.ctx, mustPath(t, changed)); err != nil || !strings.Contains(string(got.Data.Reveal()), "during the rotation") {
+	if got, err := e.svc.ReadSecret(e.ctx, mustPath(t, changed), ""); err != nil || !strings.Contains(string(got.Data.Reveal()), "during the rotation") {
 		t.Fatalf("ReadSecret(%s) after Rewrap = %v; want the concurrent write's value", changed, err)
 	}
 	hook.beforeReplace = nil

@@ -170,6 +170,7 @@ func (s *Service) CreateSDB(ctx context.Context, in *cerberus.SDBInput) (*cerber
 		Description:   in.Description,
 		Path:          cats[i].Path + "/" + slug + "/",
 		Owner:         in.Owner,
+		MaxVersions:   maxVersions(in, 0),
 		CreatedBy:     p.Name,
 		LastUpdatedBy: p.Name,
 		CreatedAt:     now,
@@ -199,6 +200,7 @@ func (s *Service) UpdateSDB(ctx context.Context, id string, in *cerberus.SDBInpu
 	sdb := *old
 	sdb.Description = in.Description
 	sdb.Owner = in.Owner
+	sdb.MaxVersions = maxVersions(in, old.MaxVersions)
 	sdb.LastUpdatedBy = p.Name
 	sdb.LastUpdatedAt = now
 	s.setPermissions(&sdb, old, in, p.Name, now)
@@ -215,6 +217,14 @@ func (s *Service) DeleteSDB(ctx context.Context, id string) error {
 		return err
 	}
 	return s.store.DeleteSDB(ctx, id)
+}
+
+// maxVersions returns the history bound in sets, or def if it sets none.
+func maxVersions(in *cerberus.SDBInput, def int) int {
+	if in.MaxVersions == nil {
+		return def
+	}
+	return *in.MaxVersions
 }
 
 // setPermissions fills sdb's permission lists from in, keeping the ids and
@@ -271,14 +281,13 @@ func (s *Service) validateSDB(in *cerberus.SDBInput, creating bool) error {
 	switch {
 	case in.Description != nil && len(*in.Description) > MaxSDBDescriptionLength:
 		return bad(cerberus.ECodeSDBDescTooLong, "Description may not exceed %d characters.", MaxSDBDescriptionLength)
-	case strings.TrimSpace(in.Owner) == "":
-		return bad(cerberus.ECodeSDBOwnerBlank, "The owner may not be blank.")
-	case len(in.Owner) > MaxGroupNameLength:
-		return bad(cerberus.ECodeSDBOwnerTooLong, "The owner may not exceed %d characters.", MaxGroupNameLength)
-	case hasControl(in.Owner):
-		return bad(cerberus.ECodeBadRequest, "The owner may not contain control characters.")
+	case in.MaxVersions != nil && (*in.MaxVersions < 0 || *in.MaxVersions > MaxVersionsBound):
+		return bad(cerberus.ECodeBadRequest, "max_versions must be between 0 (keep every version) and %d.", MaxVersionsBound)
 	case len(in.UserGroupPermissions) > MaxPermissions || len(in.IAMPrincipalPermissions) > MaxPermissions:
 		return bad(cerberus.ECodeBadRequest, "An SDB may have at most %d permissions of each kind.", MaxPermissions)
+	}
+	if err := s.validateOwner(in.Owner); err != nil {
+		return err
 	}
 	seen := map[string]bool{}
 	for _, g := range in.UserGroupPermissions {
@@ -308,6 +317,19 @@ func (s *Service) validateSDB(in *cerberus.SDBInput, creating bool) error {
 			return bad(cerberus.ECodeIAMRoleInvalid, "The role id for IAM principal %q is invalid.", g.Name)
 		}
 		seen[g.Name] = true
+	}
+	return nil
+}
+
+// validateOwner checks the name of an owner group.
+func (s *Service) validateOwner(owner string) error {
+	switch {
+	case strings.TrimSpace(owner) == "":
+		return cerberus.Errorf(cerberus.ECodeSDBOwnerBlank, "The owner may not be blank.")
+	case len(owner) > MaxGroupNameLength:
+		return cerberus.Errorf(cerberus.ECodeSDBOwnerTooLong, "The owner may not exceed %d characters.", MaxGroupNameLength)
+	case hasControl(owner):
+		return cerberus.Errorf(cerberus.ECodeBadRequest, "The owner may not contain control characters.")
 	}
 	return nil
 }

@@ -67,14 +67,15 @@ func secretAAD(kind SecretKind, sdbID, path string, version int64) []byte {
 }
 
 // sdbForPath resolves the SDB of p and checks that the caller's role on it
-// satisfies ok. Admins get no bypass for secrets.
-func (s *Service) sdbForPath(ctx context.Context, p cerberus.SecretPath, verb string, ok func(cerberus.RoleName) bool) (*cerberus.SDB, *cerberus.Principal, error) {
+// satisfies ok. action names what the caller does, for the audit event
+// ("read secret"). Admins get no bypass for secrets and files.
+func (s *Service) sdbForPath(ctx context.Context, p cerberus.SecretPath, action string, ok func(cerberus.RoleName) bool) (*cerberus.SDB, *cerberus.Principal, error) {
 	pr, err := principal(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	ev := audit.FromContext(ctx)
-	ev.SetAction(fmt.Sprintf("%s secret %s", verb, p))
+	ev.SetAction(action + " " + p.String())
 	sdb, err := s.store.FindSDBByPath(ctx, p.SDBPath())
 	if cerberus.Code(err) == cerberus.ECodeNotFound {
 		ev.SetReason("no such sdb")
@@ -91,47 +92,114 @@ func (s *Service) sdbForPath(ctx context.Context, p cerberus.SecretPath, verb st
 	return sdb, pr, nil
 }
 
-// ReadSecret implements cerberus.SecretService.
-func (s *Service) ReadSecret(ctx context.Context, p cerberus.SecretPath) (*cerberus.Secret, error) {
-	sdb, _, err := s.sdbForPath(ctx, p, "read", cerberus.RoleName.CanRead)
-	if err != nil {
-		return nil, err
-	}
+// value is a value read at a path: its record (without ciphertext when
+// only metadata was asked for), its plaintext, and, for a version of the
+// history, what describes it.
+type value struct {
+	rec     *SecretRecord
+	plain   []byte
+	version *cerberus.SecretVersion
+}
+
+// readValue reads the value of kind at p in sdb: the live one for versionID
+// "" or CurrentVersion, else the history record versionID, which must be of
+// kind (any kind if kind is ""). It opens the ciphertext only if open is true. Returns
+// ErrSecretNotFound if there is no such value.
+func (s *Service) readValue(ctx context.Context, sdb *cerberus.SDB, p cerberus.SecretPath, kind SecretKind, versionID string, open bool) (*value, error) {
 	if p.Sub == "" {
 		return nil, cerberus.ErrSecretNotFound
 	}
-	rec, err := s.store.FindSecret(ctx, sdb.ID, p.Stored())
-	if cerberus.Code(err) == cerberus.ECodeNotFound || (err == nil && rec.Kind != KindObject) {
+	var rec *SecretRecord
+	var err error
+	current := versionID == "" || versionID == cerberus.CurrentVersion
+	if current {
+		rec, err = s.store.FindSecret(ctx, sdb.ID, p.Stored())
+	} else {
+		rec, err = s.store.FindSecretVersion(ctx, sdb.ID, p.Stored(), versionID)
+	}
+	if cerberus.Code(err) == cerberus.ECodeNotFound || (err == nil && kind != "" && rec.Kind != kind) {
 		return nil, cerberus.ErrSecretNotFound
 	} else if err != nil {
 		return nil, err
 	}
-	pt, err := s.sealer.Open(ctx, rec.Ciphertext, secretAAD(rec.Kind, rec.SDBID, rec.Path, rec.Version))
+	v := &value{rec: rec}
+	switch {
+	case versionID == cerberus.CurrentVersion:
+		v.version = currentVersion(sdb, p, rec)
+	case !current:
+		v.version = historyVersion(sdb, p, rec)
+	}
+	if open {
+		v.plain, err = s.sealer.Open(ctx, rec.Ciphertext, secretAAD(rec.Kind, rec.SDBID, rec.Path, rec.Version))
+		if err != nil {
+			audit.FromContext(ctx).SetReason("ciphertext does not open for its record")
+			return nil, fmt.Errorf("service: open %s version %d: %w", p, rec.Version, err)
+		}
+	}
+	rec.Ciphertext = nil
+	return v, nil
+}
+
+// fullPath returns "<category>/<stored path>" for a stored path of sdb.
+func fullPath(sdb *cerberus.SDB, stored string) string {
+	cat, _, _ := strings.Cut(sdb.Path, "/")
+	return cat + "/" + stored
+}
+
+// currentVersion describes the live value rec at p as the pseudo-version
+// CURRENT: created if it was never replaced, updated otherwise.
+func currentVersion(sdb *cerberus.SDB, p cerberus.SecretPath, rec *SecretRecord) *cerberus.SecretVersion {
+	action := cerberus.ActionUpdate
+	if rec.CreatedAt.Equal(rec.LastUpdatedAt) {
+		action = cerberus.ActionCreate
+	}
+	return &cerberus.SecretVersion{
+		ID: cerberus.CurrentVersion, SDBID: sdb.ID, Path: fullPath(sdb, p.Stored()), Action: action,
+		Type: string(rec.Kind), SizeBytes: rec.SizeBytes,
+		VersionCreatedBy: rec.LastUpdatedBy, VersionCreatedAt: rec.LastUpdatedAt,
+		ActionBy: rec.LastUpdatedBy, ActionAt: rec.LastUpdatedAt,
+	}
+}
+
+// historyVersion describes the history record rec at p.
+func historyVersion(sdb *cerberus.SDB, p cerberus.SecretPath, rec *SecretRecord) *cerberus.SecretVersion {
+	return &cerberus.SecretVersion{
+		ID: rec.VersionID, SDBID: sdb.ID, Path: fullPath(sdb, p.Stored()), Action: rec.Action,
+		Type: string(rec.Kind), SizeBytes: rec.SizeBytes,
+		VersionCreatedBy: rec.CreatedBy, VersionCreatedAt: rec.CreatedAt,
+		ActionBy: rec.ActionBy, ActionAt: rec.ActionAt,
+	}
+}
+
+// ReadSecret implements cerberus.SecretService.
+func (s *Service) ReadSecret(ctx context.Context, p cerberus.SecretPath, versionID string) (*cerberus.Secret, error) {
+	sdb, _, err := s.sdbForPath(ctx, p, "read secret", cerberus.RoleName.CanRead)
 	if err != nil {
-		audit.FromContext(ctx).SetReason("ciphertext does not open for its record")
-		return nil, fmt.Errorf("service: open secret %s version %d: %w", p, rec.Version, err)
+		return nil, err
+	}
+	v, err := s.readValue(ctx, sdb, p, KindObject, versionID, true)
+	if err != nil {
+		return nil, err
 	}
 	return &cerberus.Secret{
-		Data:          cerberus.SecretData(pt),
-		Version:       rec.Version,
-		CreatedBy:     rec.CreatedBy,
-		LastUpdatedBy: rec.LastUpdatedBy,
-		CreatedAt:     rec.CreatedAt,
-		LastUpdatedAt: rec.LastUpdatedAt,
+		Data:          cerberus.SecretData(v.plain),
+		Version:       v.rec.Version,
+		CreatedBy:     v.rec.CreatedBy,
+		LastUpdatedBy: v.rec.LastUpdatedBy,
+		CreatedAt:     v.rec.CreatedAt,
+		LastUpdatedAt: v.rec.LastUpdatedAt,
+		VersionInfo:   v.version,
 	}, nil
 }
 
 // ListSecrets implements cerberus.SecretService.
 func (s *Service) ListSecrets(ctx context.Context, p cerberus.SecretPath) ([]string, error) {
-	sdb, _, err := s.sdbForPath(ctx, p, "list", cerberus.RoleName.CanRead)
+	sdb, _, err := s.sdbForPath(ctx, p, "list secrets", cerberus.RoleName.CanRead)
 	if err != nil {
 		return nil, err
 	}
-	prefix := p.Stored()
-	if p.Sub != "" {
-		prefix += "/"
-	}
-	paths, err := s.store.ListSecretPaths(ctx, sdb.ID, prefix)
+	prefix := folder(p)
+	paths, err := s.store.ListSecretPaths(ctx, sdb.ID, prefix, KindObject)
 	if err != nil {
 		return nil, err
 	}
@@ -149,70 +217,111 @@ func (s *Service) ListSecrets(ctx context.Context, p cerberus.SecretPath) ([]str
 	return slices.Compact(keys), nil
 }
 
+// folder returns the stored prefix of the values under the folder p.
+func folder(p cerberus.SecretPath) string {
+	if p.Sub == "" {
+		return p.Stored()
+	}
+	return p.Stored() + "/"
+}
+
 // WriteSecret implements cerberus.SecretService.
-func (s *Service) WriteSecret(ctx context.Context, p cerberus.SecretPath, data cerberus.SecretData) error {
-	sdb, pr, err := s.sdbForPath(ctx, p, "write", cerberus.RoleName.CanWrite)
+func (s *Service) WriteSecret(ctx context.Context, p cerberus.SecretPath, data cerberus.SecretData, opts cerberus.WriteOptions) error {
+	sdb, pr, err := s.sdbForPath(ctx, p, "write secret", cerberus.RoleName.CanWrite)
 	if err != nil {
 		return err
 	}
 	if p.Sub == "" {
 		return cerberus.Errorf(cerberus.ECodeBadRequest, "Request will not be completed. A secret needs a path inside the safe deposit box.")
 	}
-	if _, err := cerberus.ParseSecretBody(data.Reveal(), s.cfg.MaxSecretSize); err != nil {
+	if _, err := cerberus.ParseSecretBody(data.Reveal(), s.cfg.MaxSecretSize, s.cfg.SecretBodies); err != nil {
 		return err
 	}
-	defer s.writeLocks.lock(sdb.ID, p.Stored())()
-	return retryConflict(ctx, func() error { return s.writeOnce(ctx, sdb.ID, p.Stored(), data, pr.Name) })
+	return s.writeValue(ctx, sdb.ID, p.Stored(), KindObject, data.Reveal(), pr.Name, opts)
 }
 
-func (s *Service) writeOnce(ctx context.Context, sdbID, path string, data cerberus.SecretData, by string) error {
+// writeValue stores data as the live value of kind at (sdbID, path),
+// written by by, under the condition of opts.
+func (s *Service) writeValue(ctx context.Context, sdbID, path string, kind SecretKind, data []byte, by string, opts cerberus.WriteOptions) error {
+	defer s.writeLocks.lock(sdbID, path)()
+	return retryConflict(ctx, func() error { return s.writeOnce(ctx, sdbID, path, kind, data, by, opts) })
+}
+
+func (s *Service) writeOnce(ctx context.Context, sdbID, path string, kind SecretKind, data []byte, by string, opts cerberus.WriteOptions) error {
 	var prev int64
 	cur, err := s.store.FindSecret(ctx, sdbID, path)
 	switch {
-	case err == nil && cur.Kind != KindObject:
-		return cerberus.Errorf(cerberus.ECodeInvalidSecureType, "The path %s holds a file; a secret cannot replace it.", path)
+	case err == nil && cur.Kind != kind:
+		return errWrongKind(path, cur.Kind)
 	case err == nil:
 		prev = cur.Version
 	case cerberus.Code(err) != cerberus.ECodeNotFound:
 		return err
 	}
+	if opts.IfVersion != nil && *opts.IfVersion != prev {
+		audit.FromContext(ctx).SetReason(fmt.Sprintf("check-and-set expected version %d, the live version is %d", *opts.IfVersion, prev))
+		return cerberus.Errorf(cerberus.ECodeVersionMismatch, "The value at %s is at version %d, not %d: another write came first. Read it again before writing.", path, prev, *opts.IfVersion)
+	}
+	next := prev + 1
+	if prev == 0 {
+		// A path written again after a delete goes on from its history, so
+		// that no two of its versions share associated data.
+		last, err := s.store.LastSecretVersion(ctx, sdbID, path)
+		if err != nil {
+			return err
+		}
+		next = last + 1
+	}
 	now := s.now()
 	rec := &SecretRecord{
 		SDBID:         sdbID,
 		Path:          path,
-		Kind:          KindObject,
-		Version:       prev + 1,
+		Kind:          kind,
+		Version:       next,
 		SizeBytes:     len(data),
 		CreatedBy:     by,
 		LastUpdatedBy: by,
 		CreatedAt:     now,
 		LastUpdatedAt: now,
 	}
-	rec.Ciphertext, err = s.sealer.Seal(ctx, data.Reveal(), secretAAD(rec.Kind, sdbID, path, rec.Version))
+	rec.Ciphertext, err = s.sealer.Seal(ctx, data, secretAAD(rec.Kind, sdbID, path, rec.Version))
 	if err != nil {
-		return fmt.Errorf("service: seal secret: %w", err)
+		return fmt.Errorf("service: seal %s: %w", kind, err)
 	}
 	return s.store.PutSecret(ctx, rec, prev)
 }
 
+func errWrongKind(path string, holds SecretKind) error {
+	if holds == KindFile {
+		return cerberus.Errorf(cerberus.ECodeInvalidSecureType, "The path %s holds a file; a secret cannot replace it.", path)
+	}
+	return cerberus.Errorf(cerberus.ECodeInvalidSecureType, "The path %s holds a secret; a file cannot replace it.", path)
+}
+
 // DeleteSecret implements cerberus.SecretService.
 func (s *Service) DeleteSecret(ctx context.Context, p cerberus.SecretPath) error {
-	sdb, pr, err := s.sdbForPath(ctx, p, "delete", cerberus.RoleName.CanWrite)
+	sdb, pr, err := s.sdbForPath(ctx, p, "delete secret", cerberus.RoleName.CanWrite)
 	if err != nil {
 		return err
 	}
+	return s.deleteValue(ctx, sdb.ID, p, KindObject, pr.Name)
+}
+
+// deleteValue deletes the live value of kind at p. Returns ECodeNotFound
+// if there is none.
+func (s *Service) deleteValue(ctx context.Context, sdbID string, p cerberus.SecretPath, kind SecretKind, by string) error {
 	notFound := cerberus.Errorf(cerberus.ECodeNotFound, "Not found")
 	if p.Sub == "" {
 		return notFound
 	}
-	defer s.writeLocks.lock(sdb.ID, p.Stored())()
+	defer s.writeLocks.lock(sdbID, p.Stored())()
 	return retryConflict(ctx, func() error {
-		cur, err := s.store.FindSecret(ctx, sdb.ID, p.Stored())
-		if cerberus.Code(err) == cerberus.ECodeNotFound || (err == nil && cur.Kind != KindObject) {
+		cur, err := s.store.FindSecret(ctx, sdbID, p.Stored())
+		if cerberus.Code(err) == cerberus.ECodeNotFound || (err == nil && cur.Kind != kind) {
 			return notFound
 		} else if err != nil {
 			return err
 		}
-		return s.store.DeleteSecret(ctx, sdb.ID, p.Stored(), cur.Version, pr.Name, s.now())
+		return s.store.DeleteSecret(ctx, sdbID, p.Stored(), cur.Version, by, s.now())
 	})
 }

@@ -40,6 +40,12 @@ type Config struct {
 	MaxRefreshCount int
 	// MaxSecretSize bounds a secret body in bytes.
 	MaxSecretSize int
+	// SecretBodies says which secret bodies are accepted: JSON objects
+	// (the zero value) or, as the original did, anything.
+	SecretBodies cerberus.BodyRule
+	// MaxFileSize bounds a secure file in bytes; zero means
+	// cerberus.DefaultMaxFileSize.
+	MaxFileSize int
 	// TokenCacheTTL bounds how long a node trusts a token lookup it
 	// cached: a token revoked on another node stops working here within
 	// it. Zero disables the cache.
@@ -53,8 +59,8 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Service implements cerberus.AuthService, cerberus.SDBService and
-// cerberus.SecretService.
+// Service implements the services of package cerberus: auth, SDBs,
+// secrets, files, versions and admin.
 type Service struct {
 	store  Store
 	sealer Sealer
@@ -75,9 +81,12 @@ type Service struct {
 }
 
 var (
-	_ cerberus.AuthService   = (*Service)(nil)
-	_ cerberus.SDBService    = (*Service)(nil)
-	_ cerberus.SecretService = (*Service)(nil)
+	_ cerberus.AuthService    = (*Service)(nil)
+	_ cerberus.SDBService     = (*Service)(nil)
+	_ cerberus.SecretService  = (*Service)(nil)
+	_ cerberus.FileService    = (*Service)(nil)
+	_ cerberus.VersionService = (*Service)(nil)
+	_ cerberus.AdminService   = (*Service)(nil)
 )
 
 // Names of the server keys kept, sealed, in the store.
@@ -100,6 +109,9 @@ func New(ctx context.Context, store Store, sealer Sealer, cfg Config) (*Service,
 	}
 	if cfg.MaxSecretSize <= 0 {
 		cfg.MaxSecretSize = cerberus.DefaultMaxSecretSize
+	}
+	if cfg.MaxFileSize <= 0 {
+		cfg.MaxFileSize = cerberus.DefaultMaxFileSize
 	}
 	if cfg.TokenCacheSize <= 0 {
 		cfg.TokenCacheSize = 10000

@@ -81,7 +81,7 @@ func TestMovedCiphertextFails(t *testing.T) {
 	base := strings.TrimSuffix(a.Path, a.Slug+"/")
 	write := func(path, value string) {
 		t.Helper()
-		if err := e.svc.WriteSecret(e.ctx, mustPath(t, path), cerberus.SecretData(value)); err != nil {
+		if err := e.svc.WriteSecret(e.ctx, mustPath(t, path), cerberus.SecretData(value), cerberus.WriteOptions{}); err != nil {
 			t.Fatalf("WriteSecret(%s): %v", path, err)
 		}
 	}
@@ -106,7 +106,7 @@ func TestMovedCiphertextFails(t *testing.T) {
 			t.Fatalf("moved %d rows, want 1", n)
 		}
 	}
-	read := func(path string) (*cerberus.Secret, error) { return e.svc.ReadSecret(e.ctx, mustPath(t, path)) }
+	read := func(path string) (*cerberus.Secret, error) { return e.svc.ReadSecret(e.ctx, mustPath(t, path), "") }
 
 	// Untouched reads work.
 	if s, err := read(base + "box-a/two"); err != nil || string(s.Data.Reveal()) != `{"v":"a-two"}` {
@@ -149,7 +149,7 @@ func TestListSecrets(t *testing.T) {
 	sdb := e.createSDB(t, "List Box")
 	base := strings.TrimSuffix(sdb.Path, "/")
 	for _, p := range []string{"a", "b/c", "b/d/e", "b%/x", "B/y"} {
-		if err := e.svc.WriteSecret(e.ctx, mustPath(t, base+"/"+p), cerberus.SecretData(`{}`)); err != nil {
+		if err := e.svc.WriteSecret(e.ctx, mustPath(t, base+"/"+p), cerberus.SecretData(`{}`), cerberus.WriteOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -190,8 +190,8 @@ func TestNoPrincipal(t *testing.T) {
 		"ListCategories": func() error { _, err := e.svc.ListCategories(ctx); return err }(),
 		"FindSDBs":       func() error { _, err := e.svc.FindSDBs(ctx); return err }(),
 		"CreateSDB":      func() error { _, err := e.svc.CreateSDB(ctx, &cerberus.SDBInput{}); return err }(),
-		"ReadSecret":     func() error { _, err := e.svc.ReadSecret(ctx, p); return err }(),
-		"WriteSecret":    e.svc.WriteSecret(ctx, p, cerberus.SecretData(`{}`)),
+		"ReadSecret":     func() error { _, err := e.svc.ReadSecret(ctx, p, ""); return err }(),
+		"WriteSecret":    e.svc.WriteSecret(ctx, p, cerberus.SecretData(`{}`), cerberus.WriteOptions{}),
 		"DeleteSecret":   e.svc.DeleteSecret(ctx, p),
 		"Logout":         e.svc.Logout(ctx),
 	} {

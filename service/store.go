@@ -19,15 +19,22 @@ type Store interface {
 	ListCategories(ctx context.Context) ([]*cerberus.Category, error)
 	// ListRoles returns every role, ordered by name.
 	ListRoles(ctx context.Context) ([]*cerberus.Role, error)
+	// CreateCategory stores a new category. Returns ECodeCategoryExists if
+	// one with the same display name or path exists.
+	CreateCategory(ctx context.Context, c *cerberus.Category) error
+	// DeleteCategory deletes a category. Returns ECodeNotFound if it does
+	// not exist, ECodeCategoryInUse if an SDB is in it.
+	DeleteCategory(ctx context.Context, id string) error
 
-	// CreateSDB stores a new SDB with its owner and permissions in one
-	// transaction. The owner is kept as a group permission with the owner
+	// CreateSDB stores a new SDB with its owner, permissions and
+	// MaxVersions in one transaction. The owner is kept as a group permission with the owner
 	// role. Returns ECodeSDBNameDuplicate if an SDB with the same name or
 	// slug exists, ECodeCategoryInvalid for an unknown category.
 	CreateSDB(ctx context.Context, sdb *cerberus.SDB) error
-	// UpdateSDB replaces description, owner, permissions, last-updated
-	// fields of an SDB in one transaction. Returns ECodeNotFound if it does
-	// not exist.
+	// UpdateSDB replaces description, owner, permissions, MaxVersions and
+	// last-updated fields of an SDB in one transaction, and deletes the
+	// history records past a new MaxVersions. Returns ECodeNotFound if it
+	// does not exist.
 	UpdateSDB(ctx context.Context, sdb *cerberus.SDB) error
 	// DeleteSDB deletes an SDB, its permissions, secrets and versions in one
 	// transaction. Returns ECodeNotFound if it does not exist.
@@ -38,6 +45,19 @@ type Store interface {
 	// FindSDBByPath returns the SDB stored under path ("app/slug/").
 	// Returns ECodeNotFound.
 	FindSDBByPath(ctx context.Context, path string) (*cerberus.SDB, error)
+	// ListSDBs returns a page of every SDB, or only of the SDB named name
+	// when name is not empty, with their permissions, newest created first
+	// and then by id, skipping offset SDBs and returning at most limit,
+	// with the number of such SDBs. Returns ECodeBadRequest if limit or
+	// offset is negative.
+	ListSDBs(ctx context.Context, name string, limit, offset int) ([]*cerberus.SDB, int, error)
+	// RestoreSDB stores sdb with its id, audit fields and permissions as
+	// given (its owner's grant gets sdb's audit fields): it replaces the
+	// SDB with that id, all of its fields and permissions, or creates it.
+	// The secrets it holds stay. Returns ECodeSDBNameDuplicate if another
+	// SDB has the name, slug or path, ECodeCategoryInvalid for an unknown
+	// category.
+	RestoreSDB(ctx context.Context, sdb *cerberus.SDB) error
 	// FindSDBsForPrincipal returns the SDBs, with their permissions, where
 	// one of groups is the owner or has a group permission, or one of arns
 	// has an IAM permission; ordered by name.
@@ -46,23 +66,38 @@ type Store interface {
 	// FindSecret returns the current record at (sdbID, path). Returns
 	// ECodeNotFound.
 	FindSecret(ctx context.Context, sdbID, path string) (*SecretRecord, error)
-	// PutSecret stores rec as the current value at (rec.SDBID, rec.Path) if
-	// the current version is still prev (0: no current value). The record
-	// it replaces moves to the version history with action UPDATE. Returns
-	// ECodeConflict if the current version is not prev.
+	// LastSecretVersion returns the highest version stored at (sdbID,
+	// path), live or in the history, or 0 if there is none.
+	LastSecretVersion(ctx context.Context, sdbID, path string) (int64, error)
+	// PutSecret stores rec as the current value at (rec.SDBID, rec.Path),
+	// with version rec.Version (if zero, prev+1, which rec then gets), if
+	// the current version is still prev (0: no current value); a version
+	// must be greater than prev. The record it replaces moves to the version
+	// history with action UPDATE; when the SDB bounds its history
+	// (MaxVersions), the path's oldest history records past the bound are
+	// deleted in the same transaction. When it replaces a value, the new
+	// value keeps the creator and creation time of the old one, and rec
+	// gets them too. Returns ECodeConflict if the current version is not
+	// prev.
 	PutSecret(ctx context.Context, rec *SecretRecord, prev int64) error
 	// DeleteSecret removes the current value at (sdbID, path) if its
 	// version is still prev, keeping it in the history with action DELETE,
-	// by and at. Returns ECodeNotFound if there is none, ECodeConflict if
-	// the version changed.
+	// by and at, and bounding the history as PutSecret does. Returns
+	// ECodeNotFound if there is none, ECodeConflict if the version changed.
 	DeleteSecret(ctx context.Context, sdbID, path string, prev int64, by string, at time.Time) error
-	// ListSecretPaths returns the stored paths of current values in sdbID
-	// that begin with prefix (compared byte-wise, never as a pattern).
-	ListSecretPaths(ctx context.Context, sdbID, prefix string) ([]string, error)
+	// ListSecretPaths returns the stored paths of current values of kind
+	// in sdbID that begin with prefix (compared byte-wise, never as a
+	// pattern), in byte order.
+	ListSecretPaths(ctx context.Context, sdbID, prefix string, kind SecretKind) ([]string, error)
+	// ListFiles returns a page of the current values of kind FILE in sdbID
+	// whose paths begin with prefix (byte-wise), newest created first and
+	// then by path, skipping offset records and returning at most limit,
+	// with the number of such files. The records have no Ciphertext.
+	// Returns ECodeBadRequest if limit or offset is negative.
+	ListFiles(ctx context.Context, sdbID, prefix string, limit, offset int) ([]*SecretRecord, int, error)
 	// ListSecretVersions returns a page of the history of (sdbID, path):
 	// the values that were replaced or deleted there, newest first (the
-	// order they were archived in, which is descending version order
-	// within one life of the path), skipping offset records and returning
+	// order they were archived in), skipping offset records and returning
 	// at most limit, with the total number of history records of the path.
 	// The current value is not part of the history. The records have no
 	// Ciphertext; VersionID, Action, ActionBy and ActionAt tell the history
@@ -71,6 +106,17 @@ type Store interface {
 	// history, or an unknown SDB, gives no records and a total of 0.
 	// Returns ECodeBadRequest if limit or offset is negative.
 	ListSecretVersions(ctx context.Context, sdbID, path string, limit, offset int) ([]*SecretRecord, int, error)
+	// FindSecretVersion returns the history record id of (sdbID, path),
+	// with its Ciphertext, filled as ListSecretVersions fills records.
+	// Returns ECodeNotFound if the path has no such record.
+	FindSecretVersion(ctx context.Context, sdbID, path, id string) (*SecretRecord, error)
+	// ListVersionPaths returns the stored paths of sdbID that have a
+	// current value or a history, once each, in byte order.
+	ListVersionPaths(ctx context.Context, sdbID string) ([]string, error)
+	// PruneSecretVersions deletes the history records of (sdbID, path)
+	// but the keep newest, and returns how many it deleted. Returns
+	// ECodeBadRequest if keep is negative.
+	PruneSecretVersions(ctx context.Context, sdbID, path string, keep int) (int64, error)
 
 	// CreateUser stores a local user. Returns ECodeUserExists.
 	CreateUser(ctx context.Context, u *User) error
@@ -260,6 +306,10 @@ type DumpColumn struct {
 	Name     string
 	Type     DumpType
 	Nullable bool
+	// Default, when not nil, is the value of a column added after the
+	// first release of the dump format: rows of older dumps end before
+	// it, and Import gives it this value.
+	Default any
 }
 
 // DumpTable is a table of a dump and its columns, in the order of a row's
@@ -286,7 +336,8 @@ func DumpTables() []DumpTable {
 			col("created_by", s), col("last_updated_by", s), col("created_ts", i), col("last_updated_ts", i)}},
 		{"sdbs", []DumpColumn{col("id", s), col("category_id", s), col("name", s), col("slug", s),
 			null("description", s), col("path", s),
-			col("created_by", s), col("last_updated_by", s), col("created_ts", i), col("last_updated_ts", i)}},
+			col("created_by", s), col("last_updated_by", s), col("created_ts", i), col("last_updated_ts", i),
+			{Name: "max_versions", Type: i, Default: int64(0)}}},
 		{"user_group_permissions", []DumpColumn{col("id", s), col("sdb_id", s), col("group_name", s),
 			col("role_id", s), col("is_owner", i),
 			col("created_by", s), col("last_updated_by", s), col("created_ts", i), col("last_updated_ts", i)}},

@@ -56,6 +56,8 @@ const (
 	errUnavailable                 // the database cannot be reached, went away, or does not accept writes
 	errTooLarge                    // a value is larger than the database accepts
 	errBadText                     // text that the database's text columns cannot hold
+	errForeignKey                  // a row that others refer to, or a reference to no row
+	errApplied                     // a schema change that is already in place: a column or index that exists
 )
 
 // rebind rewrites the '?' bind parameters of query in the dialect's
@@ -78,6 +80,7 @@ func (d dialect) rebind(query string) string {
 // Extended result codes of SQLite that the store tells apart.
 const (
 	sqliteTooBig               = 18   // SQLITE_TOOBIG
+	sqliteConstraintForeignKey = 787  // SQLITE_CONSTRAINT_FOREIGNKEY
 	sqliteConstraintPrimaryKey = 1555 // SQLITE_CONSTRAINT_PRIMARYKEY
 	sqliteConstraintUnique     = 2067 // SQLITE_CONSTRAINT_UNIQUE
 )
@@ -98,6 +101,8 @@ func sqliteDialect() dialect {
 				return errUnique
 			case sqliteTooBig:
 				return errTooLarge
+			case sqliteConstraintForeignKey:
+				return errForeignKey
 			}
 			return errOther
 		},
@@ -152,6 +157,8 @@ func classifyPostgres(err error) errClass {
 	switch pe.Code {
 	case "23505": // unique_violation
 		return errUnique
+	case "23503": // foreign_key_violation
+		return errForeignKey
 	case "40001", // serialization_failure
 		"40P01", // deadlock_detected
 		"55P03": // lock_not_available
@@ -231,6 +238,12 @@ func classifyMySQL(err error) errClass {
 		1022, // ER_DUP_KEY
 		1586: // ER_DUP_ENTRY_WITH_KEY_NAME
 		return errUnique
+	case 1451, // ER_ROW_IS_REFERENCED_2
+		1452: // ER_NO_REFERENCED_ROW_2
+		return errForeignKey
+	case 1060, // ER_DUP_FIELDNAME
+		1061: // ER_DUP_KEYNAME
+		return errApplied
 	case 1213, // ER_LOCK_DEADLOCK
 		1205, // ER_LOCK_WAIT_TIMEOUT
 		1020: // ER_CHECKREAD: the record changed since it was read

@@ -261,6 +261,16 @@ type importBatch struct {
 // bind arguments and the bytes its text and binary values hold; n numbers
 // the row in t, from 1, for messages.
 func (db *DB) importArgs(t service.DumpTable, row []any, n int) ([]any, int, error) {
+	if len(row) < len(t.Columns) && t.Columns[len(row)].Default != nil {
+		// A dump made before the columns from here on were added.
+		row = row[:len(row):len(row)] // append copies: the row is the caller's
+		for _, c := range t.Columns[len(row):] {
+			if c.Default == nil {
+				break
+			}
+			row = append(row, c.Default)
+		}
+	}
 	if len(row) != len(t.Columns) {
 		return nil, 0, cerberus.Errorf(cerberus.ECodeBadRequest, "Row %d of table %s has %d values; want %d.", n, t.Name, len(row), len(t.Columns))
 	}

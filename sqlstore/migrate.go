@@ -121,11 +121,18 @@ func (db *DB) schemaVersion(ctx context.Context, q querier, latest int) (int, er
 	return current, nil
 }
 
-// apply runs the statements of m.
+// apply runs the statements of m. Where schema changes are not
+// transactional, a migration cut short runs again from its first
+// statement, so a statement that adds a column or an index that is already
+// there is skipped.
 func (db *DB) apply(ctx context.Context, q querier, m migration) error {
 	for i, stmt := range m.statements {
 		// The migration is dialect SQL, run as written.
-		if _, err := q.ExecContext(ctx, stmt); err != nil {
+		_, err := q.ExecContext(ctx, stmt)
+		if err != nil && !db.dialect.transactionalDDL && db.dialect.classify(err) == errApplied {
+			continue
+		}
+		if err != nil {
 			return fmt.Errorf("sqlstore: apply migration %d (%s), statement %d: %w", m.version, m.name, i+1, err)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/cerberus-go/cerberus"
@@ -64,40 +65,160 @@ func (db *DB) ListRoles(ctx context.Context) (_ []*cerberus.Role, err error) {
 func (db *DB) CreateSDB(ctx context.Context, sdb *cerberus.SDB) (err error) {
 	defer db.translate(&err)
 	return db.writeTx(ctx, func(tx *sql.Tx) error {
-		var one int
-		err := db.queryRow(ctx, tx, `SELECT 1 FROM categories WHERE id = ?`, sdb.CategoryID).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return cerberus.Errorf(cerberus.ECodeCategoryInvalid, "The category id is invalid.")
+		if err := db.checkCategory(ctx, tx, sdb.CategoryID); err != nil {
+			return err
 		}
-		if err != nil {
-			return fmt.Errorf("sqlstore: create sdb: find category: %w", err)
-		}
-		_, err = db.exec(ctx, tx, `INSERT INTO sdbs
-	(id, category_id, name, slug, description, path, created_by, last_updated_by, created_ts, last_updated_ts)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err := db.exec(ctx, tx, `INSERT INTO sdbs
+	(id, category_id, name, slug, description, path, created_by, last_updated_by, created_ts, last_updated_ts, max_versions)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			sdb.ID, sdb.CategoryID, sdb.Name, sdb.Slug, sdb.Description, sdb.Path,
-			sdb.CreatedBy, sdb.LastUpdatedBy, millis(sdb.CreatedAt), millis(sdb.LastUpdatedAt))
+			sdb.CreatedBy, sdb.LastUpdatedBy, millis(sdb.CreatedAt), millis(sdb.LastUpdatedAt), sdb.MaxVersions)
 		if db.isUnique(err) {
-			return cerberus.Errorf(cerberus.ECodeSDBNameDuplicate, "Duplicate SDB names are not allowed.")
+			return errDuplicateSDB()
 		}
 		if err != nil {
 			return fmt.Errorf("sqlstore: create sdb: %w", err)
 		}
-		res, err := db.exec(ctx, tx, `INSERT INTO user_group_permissions
+		return db.insertGrants(ctx, tx, sdb)
+	})
+}
+
+func errDuplicateSDB() error {
+	return cerberus.Errorf(cerberus.ECodeSDBNameDuplicate, "Duplicate SDB names are not allowed.")
+}
+
+// checkCategory returns ECodeCategoryInvalid if there is no category id.
+func (db *DB) checkCategory(ctx context.Context, tx *sql.Tx, id string) error {
+	var one int
+	err := db.queryRow(ctx, tx, `SELECT 1 FROM categories WHERE id = ?`, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return cerberus.Errorf(cerberus.ECodeCategoryInvalid, "The category id is invalid.")
+	}
+	if err != nil {
+		return fmt.Errorf("sqlstore: find category: %w", err)
+	}
+	return nil
+}
+
+// insertGrants stores the owner of sdb, as a group permission with the
+// owner role, a new id and sdb's audit fields, and its other permissions.
+func (db *DB) insertGrants(ctx context.Context, tx *sql.Tx, sdb *cerberus.SDB) error {
+	res, err := db.exec(ctx, tx, `INSERT INTO user_group_permissions
 	(id, sdb_id, group_name, role_id, is_owner, created_by, last_updated_by, created_ts, last_updated_ts)
 	SELECT ?, ?, ?, id, 1, ?, ?, ?, ? FROM roles WHERE name = ?`,
-			cerberus.NewID(), sdb.ID, sdb.Owner, sdb.CreatedBy, sdb.LastUpdatedBy,
-			millis(sdb.CreatedAt), millis(sdb.LastUpdatedAt), string(cerberus.RoleOwner))
-		if err != nil {
-			return fmt.Errorf("sqlstore: create sdb: store owner: %w", err)
-		}
-		if n, err := rowsAffected(res); err != nil {
+		cerberus.NewID(), sdb.ID, sdb.Owner, sdb.CreatedBy, sdb.LastUpdatedBy,
+		millis(sdb.CreatedAt), millis(sdb.LastUpdatedAt), string(cerberus.RoleOwner))
+	if err != nil {
+		return fmt.Errorf("sqlstore: store sdb owner: %w", err)
+	}
+	if n, err := rowsAffected(res); err != nil {
+		return err
+	} else if n != 1 {
+		return errors.New("sqlstore: store sdb owner: the database has no owner role")
+	}
+	return db.insertPermissions(ctx, tx, sdb)
+}
+
+// RestoreSDB implements service.Store.
+func (db *DB) RestoreSDB(ctx context.Context, sdb *cerberus.SDB) (err error) {
+	defer db.translate(&err)
+	return db.writeTx(ctx, func(tx *sql.Tx) error {
+		if err := db.checkCategory(ctx, tx, sdb.CategoryID); err != nil {
 			return err
-		} else if n != 1 {
-			return errors.New("sqlstore: create sdb: the database has no owner role")
 		}
-		return db.insertPermissions(ctx, tx, sdb)
+		res, err := db.exec(ctx, tx, `UPDATE sdbs SET category_id = ?, name = ?, slug = ?, description = ?, path = ?,
+	created_by = ?, last_updated_by = ?, created_ts = ?, last_updated_ts = ?, max_versions = ? WHERE id = ?`,
+			sdb.CategoryID, sdb.Name, sdb.Slug, sdb.Description, sdb.Path,
+			sdb.CreatedBy, sdb.LastUpdatedBy, millis(sdb.CreatedAt), millis(sdb.LastUpdatedAt), sdb.MaxVersions, sdb.ID)
+		if db.isUnique(err) {
+			return errDuplicateSDB()
+		}
+		if err != nil {
+			return fmt.Errorf("sqlstore: restore sdb: %w", err)
+		}
+		n, err := rowsAffected(res)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			_, err = db.exec(ctx, tx, `INSERT INTO sdbs
+	(id, category_id, name, slug, description, path, created_by, last_updated_by, created_ts, last_updated_ts, max_versions)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				sdb.ID, sdb.CategoryID, sdb.Name, sdb.Slug, sdb.Description, sdb.Path,
+				sdb.CreatedBy, sdb.LastUpdatedBy, millis(sdb.CreatedAt), millis(sdb.LastUpdatedAt), sdb.MaxVersions)
+			if db.isUnique(err) {
+				return errDuplicateSDB()
+			}
+			if err != nil {
+				return fmt.Errorf("sqlstore: restore sdb: %w", err)
+			}
+		}
+		for _, table := range []string{"user_group_permissions", "iam_principal_permissions"} {
+			if _, err := db.exec(ctx, tx, `DELETE FROM `+table+` WHERE sdb_id = ?`, sdb.ID); err != nil {
+				return fmt.Errorf("sqlstore: restore sdb: clear %s: %w", table, err)
+			}
+		}
+		if err := db.insertGrants(ctx, tx, sdb); err != nil {
+			return err
+		}
+		return db.pruneSDBHistory(ctx, tx, sdb.ID, sdb.MaxVersions)
 	})
+}
+
+// pruneSDBHistory deletes the history records of every path of the SDB
+// but the keep newest of each; keep 0 keeps them all.
+func (db *DB) pruneSDBHistory(ctx context.Context, tx *sql.Tx, sdbID string, keep int) error {
+	if keep <= 0 {
+		return nil
+	}
+	// The ranking is a derived table, which MySQL materializes before the
+	// DELETE reads the table it deletes from.
+	if _, err := db.exec(ctx, tx, `DELETE FROM secret_versions WHERE sdb_id = ? AND id IN (
+	SELECT id FROM (
+		SELECT id, ROW_NUMBER() OVER (PARTITION BY path ORDER BY seq DESC) AS rn
+		FROM secret_versions WHERE sdb_id = ?
+	) ranked WHERE rn > ?)`, sdbID, sdbID, keep); err != nil {
+		return fmt.Errorf("sqlstore: prune sdb history: %w", err)
+	}
+	return nil
+}
+
+// CreateCategory implements service.Store.
+func (db *DB) CreateCategory(ctx context.Context, c *cerberus.Category) (err error) {
+	defer db.translate(&err)
+	_, err = db.writeExec(ctx, `INSERT INTO categories
+	(id, display_name, path, created_by, last_updated_by, created_ts, last_updated_ts)
+	VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, c.DisplayName, c.Path, c.CreatedBy, c.LastUpdatedBy, millis(c.CreatedAt), millis(c.LastUpdatedAt))
+	if db.isUnique(err) {
+		return cerberus.Errorf(cerberus.ECodeCategoryExists, "A category with the name %q or the path %q exists.", c.DisplayName, c.Path)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlstore: create category: %w", err)
+	}
+	return nil
+}
+
+// DeleteCategory implements service.Store. The foreign key of the SDBs
+// decides whether one is in the category, even one created meanwhile.
+func (db *DB) DeleteCategory(ctx context.Context, id string) (err error) {
+	defer db.translate(&err)
+	if !db.canHold(id) {
+		return notFound()
+	}
+	res, err := db.writeExec(ctx, `DELETE FROM categories WHERE id = ?`, id)
+	if err != nil && db.dialect.classify(err) == errForeignKey {
+		return cerberus.Errorf(cerberus.ECodeCategoryInUse, "The category holds safe deposit boxes; move or delete them first.")
+	}
+	if err != nil {
+		return fmt.Errorf("sqlstore: delete category: %w", err)
+	}
+	if n, err := rowsAffected(res); err != nil {
+		return err
+	} else if n == 0 {
+		return notFound()
+	}
+	return nil
 }
 
 // UpdateSDB implements service.Store. The permissions replace the stored
@@ -110,8 +231,8 @@ func (db *DB) UpdateSDB(ctx context.Context, sdb *cerberus.SDB) (err error) {
 		return notFound()
 	}
 	return db.writeTx(ctx, func(tx *sql.Tx) error {
-		res, err := db.exec(ctx, tx, `UPDATE sdbs SET description = ?, last_updated_by = ?, last_updated_ts = ? WHERE id = ?`,
-			sdb.Description, sdb.LastUpdatedBy, millis(sdb.LastUpdatedAt), sdb.ID)
+		res, err := db.exec(ctx, tx, `UPDATE sdbs SET description = ?, last_updated_by = ?, last_updated_ts = ?, max_versions = ? WHERE id = ?`,
+			sdb.Description, sdb.LastUpdatedBy, millis(sdb.LastUpdatedAt), sdb.MaxVersions, sdb.ID)
 		if err != nil {
 			return fmt.Errorf("sqlstore: update sdb: %w", err)
 		}
@@ -131,7 +252,10 @@ func (db *DB) UpdateSDB(ctx context.Context, sdb *cerberus.SDB) (err error) {
 			sdb.Owner, sdb.LastUpdatedBy, millis(sdb.LastUpdatedAt), sdb.ID, sdb.Owner); err != nil {
 			return fmt.Errorf("sqlstore: update sdb: change owner: %w", err)
 		}
-		return db.insertPermissions(ctx, tx, sdb)
+		if err := db.insertPermissions(ctx, tx, sdb); err != nil {
+			return err
+		}
+		return db.pruneSDBHistory(ctx, tx, sdb.ID, sdb.MaxVersions)
 	})
 }
 
@@ -239,12 +363,71 @@ func (db *DB) FindSDBsForPrincipal(ctx context.Context, groups, arns []string) (
 	return sdbs, nil
 }
 
+// ListSDBs implements service.Store. The page of ids is read first, then
+// the SDBs with their permissions, in the same snapshot.
+func (db *DB) ListSDBs(ctx context.Context, name string, limit, offset int) (_ []*cerberus.SDB, _ int, err error) {
+	defer db.translate(&err)
+	if limit < 0 || offset < 0 {
+		return nil, 0, cerberus.Errorf(cerberus.ECodeBadRequest, "The limit and the offset may not be negative.")
+	}
+	sdbs := []*cerberus.SDB{}
+	if name != "" && !db.canHold(name) {
+		return sdbs, 0, nil
+	}
+	where, args := `1 = 1`, []any{}
+	if name != "" {
+		where, args = `name = ?`, []any{name}
+	}
+	var total int
+	err = db.readTx(ctx, func(tx *sql.Tx) error {
+		if err := db.queryRow(ctx, tx, `SELECT COUNT(*) FROM sdbs WHERE `+where, args...).Scan(&total); err != nil {
+			return fmt.Errorf("sqlstore: count sdbs: %w", err)
+		}
+		if limit == 0 || offset >= total {
+			return nil
+		}
+		rows, err := db.query(ctx, tx, `SELECT id FROM sdbs WHERE `+where+` ORDER BY created_ts DESC, id LIMIT ? OFFSET ?`,
+			append(args, limit, offset)...)
+		if err != nil {
+			return fmt.Errorf("sqlstore: list sdbs: %w", err)
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return fmt.Errorf("sqlstore: list sdbs: %w", err)
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("sqlstore: list sdbs: %w", err)
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		sdbs, err = db.loadSDBs(ctx, tx, `id IN (`+params(len(ids))+`)`, anys(ids)...)
+		return err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	slices.SortFunc(sdbs, func(a, b *cerberus.SDB) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return sdbs, total, nil
+}
+
 // loadSDBs returns the SDBs that satisfy the condition where, ordered by
 // name, with their owners and permissions. tx must read one snapshot, so
 // that every permission it finds belongs to an SDB it found.
 func (db *DB) loadSDBs(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]*cerberus.SDB, error) {
 	rows, err := db.query(ctx, tx, `SELECT id, category_id, name, slug, description, path,
-	created_by, last_updated_by, created_ts, last_updated_ts
+	created_by, last_updated_by, created_ts, last_updated_ts, max_versions
 	FROM sdbs WHERE `+where+` ORDER BY name`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: find sdbs: %w", err)
@@ -255,7 +438,7 @@ func (db *DB) loadSDBs(ctx context.Context, tx *sql.Tx, where string, args ...an
 	for rows.Next() {
 		s := new(cerberus.SDB)
 		if err := rows.Scan(&s.ID, &s.CategoryID, &s.Name, &s.Slug, &s.Description, &s.Path,
-			&s.CreatedBy, &s.LastUpdatedBy, msTime{&s.CreatedAt}, msTime{&s.LastUpdatedAt}); err != nil {
+			&s.CreatedBy, &s.LastUpdatedBy, msTime{&s.CreatedAt}, msTime{&s.LastUpdatedAt}, &s.MaxVersions); err != nil {
 			return nil, fmt.Errorf("sqlstore: find sdbs: %w", err)
 		}
 		sdbs = append(sdbs, s)

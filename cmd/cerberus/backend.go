@@ -55,6 +55,8 @@ func openBackend(ctx context.Context, cfg *Config, sts service.CallerIdentifier,
 		TokenTTL:        cfg.TokenTTL,
 		MaxRefreshCount: cfg.MaxRefreshCount,
 		MaxSecretSize:   cfg.MaxSecretSize,
+		MaxFileSize:     cfg.MaxFileSize,
+		SecretBodies:    cfg.secretBodies(),
 		TokenCacheTTL:   cfg.TokenCacheTTL,
 		Logger:          logger,
 	})

@@ -28,6 +28,10 @@ type Config struct {
 	TokenTTL        time.Duration
 	MaxRefreshCount int
 	MaxSecretSize   int
+	MaxFileSize     int
+	SecretBody      string
+	BannerMessage   string
+	SDBWarning      string
 	AuditLog        string
 	LogLevel        string
 	AdminRoles      []string
@@ -68,6 +72,10 @@ func (c *Config) bindFlags(fs *pflag.FlagSet, server bool) {
 	if server {
 		fs.StringVar(&c.Listen, "listen", "127.0.0.1:8000", "address to serve the API on")
 		fs.IntVar(&c.MaxSecretSize, "max-secret-size", cerberus.DefaultMaxSecretSize, "largest secret body accepted, in bytes (1024 to 16777216)")
+		fs.IntVar(&c.MaxFileSize, "max-file-size", cerberus.DefaultMaxFileSize, "largest secure file accepted, in bytes (1024 to 16777216)")
+		fs.StringVar(&c.SecretBody, "secret-body", "object", `secret bodies accepted: "object" (a JSON object) or "any" (anything, as the original server stored it; what is not JSON reads back as null)`)
+		fs.StringVar(&c.BannerMessage, "banner-message", "", "message the dashboard shows to everyone (/v1/feature-flag)")
+		fs.StringVar(&c.SDBWarning, "sdb-warning-message", "", "message the dashboard shows on every safe deposit box (/v1/feature-flag)")
 		fs.StringVar(&c.AuditLog, "audit-log", "", `audit log file (default "<data>/audit.log"; "-" for standard output)`)
 		fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 		fs.DurationVar(&c.RequestTimeout, "request-timeout", 5*time.Second, "bound on the work of one request (database, KMS, STS), 1s to 60s: past it the request answers 503 rather than hang")
@@ -76,6 +84,14 @@ func (c *Config) bindFlags(fs *pflag.FlagSet, server bool) {
 		fs.StringVar(&c.STSEndpoint, "sts-endpoint", "", `STS endpoint URL for VPC or FIPS endpoints, may contain "{region}" (default https://sts.<region>.amazonaws.com)`)
 		fs.StringVar(&c.STSServerID, "sts-server-id", "", "if set, STS logins must sign the header X-Cerberus-Server-ID with this value")
 	}
+}
+
+// secretBodies returns the rule of secret bodies that --secret-body names.
+func (c *Config) secretBodies() cerberus.BodyRule {
+	if c.SecretBody == "any" {
+		return cerberus.BodyAny
+	}
+	return cerberus.BodyObject
 }
 
 func envName(flag string) string {
@@ -197,6 +213,15 @@ func (c *Config) validate(fs *pflag.FlagSet) error {
 		}
 		if c.MaxSecretSize < 1024 || c.MaxSecretSize > 16<<20 {
 			bad("--max-secret-size (CERBERUS_MAX_SECRET_SIZE) is %d; it must be between 1024 and 16777216 bytes", c.MaxSecretSize)
+		}
+		if c.MaxFileSize < 1024 || c.MaxFileSize > 16<<20 {
+			bad("--max-file-size (CERBERUS_MAX_FILE_SIZE) is %d; it must be between 1024 and 16777216 bytes", c.MaxFileSize)
+		}
+		if c.SecretBody != "object" && c.SecretBody != "any" {
+			bad("--secret-body (CERBERUS_SECRET_BODY) is %q; it must be object or any", c.SecretBody)
+		}
+		if len(c.BannerMessage) > 1000 || len(c.SDBWarning) > 1000 {
+			bad("--banner-message and --sdb-warning-message may hold at most 1000 bytes")
 		}
 		if c.RequestTimeout < time.Second || c.RequestTimeout > time.Minute {
 			bad("--request-timeout (CERBERUS_REQUEST_TIMEOUT) is %s; it must be between 1s and 60s", c.RequestTimeout)

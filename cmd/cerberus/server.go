@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/cerberus-go/cerberus/audit"
@@ -60,12 +62,16 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	svc := m.backend.svc
 	m.srv = &http.Server{
 		Handler: cerberushttp.NewServer(cerberushttp.Config{
-			Auth: svc, SDBs: svc, Secrets: svc,
-			Audit:          audit.NewLogger(m.audit),
-			Logger:         m.logger,
-			MaxSecretSize:  m.cfg.MaxSecretSize,
-			Health:         m.backend.store.Ping,
-			RequestTimeout: m.cfg.RequestTimeout,
+			Auth: svc, SDBs: svc, Secrets: svc, Files: svc, Versions: svc, Admin: svc,
+			Audit:             audit.NewLogger(m.audit),
+			Logger:            m.logger,
+			MaxSecretSize:     m.cfg.MaxSecretSize,
+			MaxFileSize:       m.cfg.MaxFileSize,
+			Version:           version(),
+			BannerMessage:     m.cfg.BannerMessage,
+			SDBWarningMessage: m.cfg.SDBWarning,
+			Health:            m.backend.store.Ping,
+			RequestTimeout:    m.cfg.RequestTimeout,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -127,6 +133,24 @@ func (m *Main) Close() error {
 		errs = append(errs, m.audit.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// version returns the release of this binary: its module version when it
+// was built by "go install module@version", else "devel" and the commit.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return strings.TrimPrefix(v, "v")
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			return "devel-" + s.Value[:12]
+		}
+	}
+	return "devel"
 }
 
 // openAuditLog opens the audit log: "-" is out, "" is <data>/audit.log.

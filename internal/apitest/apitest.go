@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cerberus-go/cerberus"
 	"github.com/cerberus-go/cerberus/audit"
 	"github.com/cerberus-go/cerberus/envelope"
 	cerberushttp "github.com/cerberus-go/cerberus/http"
@@ -80,6 +81,8 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 type Options struct {
 	MaxRefreshCount int
 	MaxSecretSize   int
+	MaxFileSize     int
+	SecretBodies    cerberus.BodyRule
 	// STS starts a fake STS (Env.STS) and points STS logins at it.
 	STS bool
 	// STSServerID is the server ID STS logins must sign.
@@ -132,6 +135,8 @@ func New(tb testing.TB, opts Options) *Env {
 		TokenTTL:        time.Hour,
 		MaxRefreshCount: opts.MaxRefreshCount,
 		MaxSecretSize:   opts.MaxSecretSize,
+		MaxFileSize:     opts.MaxFileSize,
+		SecretBodies:    opts.SecretBodies,
 		Now:             clock.Now,
 		Logger:          slog.New(slog.DiscardHandler),
 	})
@@ -141,9 +146,11 @@ func New(tb testing.TB, opts Options) *Env {
 	e := &Env{Service: svc, Clock: clock, DBPath: dbPath, Audit: &bytes.Buffer{}, auditMu: &sync.Mutex{}, STS: fake,
 		client: &http.Client{Transport: &http.Transport{}}}
 	srv := httptest.NewServer(cerberushttp.NewServer(cerberushttp.Config{
-		Auth: svc, SDBs: svc, Secrets: svc,
+		Auth: svc, SDBs: svc, Secrets: svc, Files: svc, Versions: svc, Admin: svc,
 		Audit:         audit.NewLogger(lockedWriter{e.auditMu, e.Audit}),
 		MaxSecretSize: opts.MaxSecretSize,
+		MaxFileSize:   opts.MaxFileSize,
+		Version:       "test",
 		Now:           clock.Now,
 		Logger:        slog.New(slog.DiscardHandler),
 	}))

@@ -305,7 +305,7 @@ func testDeleteSDBCascade(t *testing.T, s service.Store) {
 	wantCode(t, "FindSDBByPath", err, cerberus.ECodeNotFound)
 	_, err = s.FindSecret(ctx, doomed.ID, "doomed/db/password")
 	wantCode(t, "FindSecret", err, cerberus.ECodeNotFound)
-	paths, err := s.ListSecretPaths(ctx, doomed.ID, "")
+	paths, err := s.ListSecretPaths(ctx, doomed.ID, "", service.KindObject)
 	mustOK(t, "ListSecretPaths", err)
 	if len(paths) != 0 {
 		t.Fatalf("ListSecretPaths of a deleted SDB: got %q, want none", paths)

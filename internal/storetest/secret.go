@@ -189,7 +189,7 @@ func testDeleteSecretOK(t *testing.T, s service.Store) {
 	mustOK(t, "DeleteSecret", s.DeleteSecret(ctx, sdb.ID, rec.Path, 2, "bob", at(300)))
 	_, err := s.FindSecret(ctx, sdb.ID, rec.Path)
 	wantCode(t, "FindSecret after DeleteSecret", err, cerberus.ECodeNotFound)
-	paths, err := s.ListSecretPaths(ctx, sdb.ID, "")
+	paths, err := s.ListSecretPaths(ctx, sdb.ID, "", service.KindObject)
 	mustOK(t, "ListSecretPaths", err)
 	wantEqual(t, "ListSecretPaths after DeleteSecret", paths, []string{"vault/tmp2"})
 	wantCode(t, "DeleteSecret again", s.DeleteSecret(ctx, sdb.ID, rec.Path, 2, "bob", at(300)), cerberus.ECodeNotFound)
@@ -287,7 +287,7 @@ func testListSecretPathsPrefix(t *testing.T, s service.Store) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := s.ListSecretPaths(ctx, sdb.ID, tt.prefix)
+			got, err := s.ListSecretPaths(ctx, sdb.ID, tt.prefix, service.KindObject)
 			mustOK(t, "ListSecretPaths", err)
 			slices.Sort(got)
 			want := slices.Sorted(slices.Values(tt.want))
@@ -296,7 +296,7 @@ func testListSecretPathsPrefix(t *testing.T, s service.Store) {
 			}
 		})
 	}
-	got, err := s.ListSecretPaths(ctx, cerberus.NewID(), "")
+	got, err := s.ListSecretPaths(ctx, cerberus.NewID(), "", service.KindObject)
 	mustOK(t, "ListSecretPaths", err)
 	if len(got) != 0 {
 		t.Fatalf("ListSecretPaths of an unknown SDB: got %q, want none", got)

@@ -242,7 +242,7 @@ func testContextCanceled(t *testing.T, s service.Store) {
 		{"FindSecret", func() error { _, err := s.FindSecret(ctx, sdb.ID, rec.Path); return err }},
 		{"PutSecret", func() error { return s.PutSecret(ctx, secret(sdb, "a", "y"), 1) }},
 		{"DeleteSecret", func() error { return s.DeleteSecret(ctx, sdb.ID, rec.Path, 1, "bob", at(1)) }},
-		{"ListSecretPaths", func() error { _, err := s.ListSecretPaths(ctx, sdb.ID, ""); return err }},
+		{"ListSecretPaths", func() error { _, err := s.ListSecretPaths(ctx, sdb.ID, "", service.KindObject); return err }},
 		{"CreateUser", func() error { return s.CreateUser(ctx, user("late")) }},
 		{"DeleteExpiredTokens", func() error { _, err := s.DeleteExpiredTokens(ctx, at(0)); return err }},
 	}

@@ -80,7 +80,7 @@ func TestMigrations(t *testing.T) {
 		New:    dbtest.MySQL,
 		Driver: "mysql",
 		Open:   sqlmysql.Open,
-		Latest: 1,
+		Latest: 2,
 		Nodes:  true,
 	})
 }
@@ -146,7 +146,7 @@ func TestValueTooLongForColumn(t *testing.T) {
 	if code := cerberus.Code(err); code != cerberus.ECodeTooLarge {
 		t.Fatalf("PutSecret of a path of %d bytes: error %v (code %d), want code %d", len(rec.Path), err, code, cerberus.ECodeTooLarge)
 	}
-	paths, err := db.ListSecretPaths(ctx, sdb.ID, "")
+	paths, err := db.ListSecretPaths(ctx, sdb.ID, "", service.KindObject)
 	if err != nil || len(paths) != 0 {
 		t.Fatalf("ListSecretPaths: %q, %v; want none", paths, err)
 	}
@@ -180,8 +180,14 @@ func TestOpenResumesMigration(t *testing.T) {
 	if err := db.PutKeyIfAbsent(ctx, "k", []byte("v")); err != nil {
 		t.Fatalf("PutKeyIfAbsent: %v", err)
 	}
-	if n := count(t, name, "schema_version"); n != 1 {
-		t.Fatalf("schema_version has %d rows, want 1", n)
+	if n := count(t, name, "schema_version"); n != 2 {
+		t.Fatalf("schema_version has %d rows, want 2", n)
+	}
+	// The second migration ran again over its own column and indexes.
+	var cols int
+	if err := admin.QueryRow(`SELECT COUNT(*) FROM information_schema.columns
+	WHERE table_schema = ? AND table_name = 'sdbs' AND column_name = 'max_versions'`, name).Scan(&cols); err != nil || cols != 1 {
+		t.Fatalf("sdbs.max_versions: %d columns, %v; want 1", cols, err)
 	}
 	if n := count(t, name, "roles"); n != 3 {
 		t.Fatalf("roles has %d rows, want 3", n)

@@ -44,7 +44,7 @@ func TestMigrations(t *testing.T) {
 		New:    dbtest.Postgres,
 		Driver: "pgx",
 		Open:   postgres.Open,
-		Latest: 1,
+		Latest: 2,
 		Nodes:  true,
 	})
 }
@@ -140,7 +140,7 @@ func TestPathsAreBytes(t *testing.T) {
 			t.Fatalf("FindSecret(%q): %+v, %v", path, got, err)
 		}
 	}
-	paths, err := db.ListSecretPaths(ctx, sdb.ID, "b/")
+	paths, err := db.ListSecretPaths(ctx, sdb.ID, "b/", service.KindObject)
 	if err != nil {
 		t.Fatalf("ListSecretPaths: %v", err)
 	}

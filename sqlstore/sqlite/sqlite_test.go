@@ -240,6 +240,7 @@ func TestSecretVersionsUntouchedOnConflict(t *testing.T) {
 	db := mustOpen(t, path)
 	sdb, rec := fixture(t, db)
 	stale := *rec
+	stale.Version = 0
 	if err := db.PutSecret(ctx, &stale, 2); cerberus.Code(err) != cerberus.ECodeConflict {
 		t.Fatalf("PutSecret(prev 2) of version 1: got %v, want a conflict", err)
 	}
@@ -257,6 +258,7 @@ func TestDeleteSDBLeavesNoRows(t *testing.T) {
 	db := mustOpen(t, path)
 	sdb, rec := fixture(t, db)
 	next := *rec
+	next.Version = 0
 	if err := db.PutSecret(ctx, &next, 1); err != nil {
 		t.Fatalf("PutSecret: %v", err)
 	}
@@ -334,26 +336,46 @@ func TestOpenUpgradesHistory(t *testing.T) {
 	if err := old.Migrate(ctx, fstest.MapFS{"0001_init.sql": {Data: first}}); err != nil {
 		t.Fatalf("Migrate to version 1: %v", err)
 	}
-	sdb, rec := fixture(t, old)
-	put := func(prev int64, by string, ms int64) {
-		t.Helper()
-		next := &service.SecretRecord{
-			SDBID: sdb.ID, Path: rec.Path, Kind: service.KindObject, Ciphertext: []byte(by), SizeBytes: len(by),
-			CreatedBy: by, LastUpdatedBy: by, CreatedAt: time.UnixMilli(ms), LastUpdatedAt: time.UnixMilli(ms),
-		}
-		if err := old.PutSecret(ctx, next, prev); err != nil {
-			t.Fatalf("PutSecret(prev %d): %v", prev, err)
+	// What a release of the first schema wrote: version 1 by alice,
+	// replaced by version 2 by second, deleted, written again as version 1
+	// by third, replaced by version 2 by fourth.
+	sdbID, catID := cerberus.NewID(), ""
+	if err := write.QueryRow(`SELECT id FROM categories WHERE path = 'app'`).Scan(&catID); err != nil {
+		t.Fatal(err)
+	}
+	const path1 = "vault/db"
+	stmts := []struct {
+		q    string
+		args []any
+	}{
+		{`INSERT INTO sdbs (id, category_id, name, slug, description, path, created_by, last_updated_by, created_ts, last_updated_ts)
+	VALUES (?, ?, 'Vault', 'vault', NULL, 'app/vault/', 'c', 'c', 1, 1)`, []any{sdbID, catID}},
+		{`INSERT INTO secrets (sdb_id, path, kind, version, ciphertext, size_bytes, created_by, last_updated_by, created_ts, last_updated_ts)
+	VALUES (?, ?, 'OBJECT', 2, X'66', 1, 'third', 'fourth', 4, 5)`, []any{sdbID, path1}},
+	}
+	for i, h := range []struct {
+		version int64
+		by      string
+		action  string
+	}{{1, "alice", "UPDATE"}, {2, "second", "DELETE"}, {1, "third", "UPDATE"}} {
+		stmts = append(stmts, struct {
+			q    string
+			args []any
+		}{`INSERT INTO secret_versions (id, sdb_id, path, kind, version, ciphertext, size_bytes, action,
+	version_created_by, version_created_ts, action_principal, action_ts)
+	VALUES (?, ?, ?, 'OBJECT', ?, X'66', 1, ?, ?, ?, 'x', ?)`,
+			// Ids in an order other than the archiving's.
+			[]any{fmt.Sprintf("%d-%s", 9-i, cerberus.NewID()), sdbID, path1, h.version, h.action, h.by, i, i}})
+	}
+	for _, st := range stmts {
+		if _, err := write.Exec(st.q, st.args...); err != nil {
+			t.Fatalf("write the first schema's rows: %v", err)
 		}
 	}
-	put(1, "second", 2)
-	if err := old.DeleteSecret(ctx, sdb.ID, rec.Path, 2, "deleter", time.UnixMilli(3)); err != nil {
-		t.Fatalf("DeleteSecret: %v", err)
-	}
-	put(0, "third", 4)
-	put(1, "fourth", 5)
 	if err := old.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
+	sdb, rec := &cerberus.SDB{ID: sdbID}, &service.SecretRecord{Path: path1}
 
 	db := mustOpen(t, path)
 	got, total, err := db.ListSecretVersions(ctx, sdb.ID, rec.Path, 10, 0)
