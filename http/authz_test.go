@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cerberus-go/cerberus"
 	"github.com/cerberus-go/cerberus/internal/apitest"
 )
 
@@ -128,6 +130,30 @@ func TestAuthorizationMatrix(t *testing.T) {
 		b.WriteString(h.dbSnapshot(t))
 		return b.String()
 	}
+
+	// Files, history, and what the admin endpoints act on.
+	const filePath = "app/authz-main/certs/tls.pem"
+	fileNow := []byte("initial file \x00\xff")
+	h.mustUpload(t, owner(), filePath, fileNow)
+	const histPath = "app/authz-main/history"
+	first := newValue("hist-1")
+	h.putSecret(t, owner(), histPath, first)
+	h.putSecret(t, owner(), histPath, newValue("hist-2"))
+	histID := h.versions(t, owner(), histPath, "").Versions[1].ID
+	h.putSecret(t, owner(), "app/authz-main/deleted", newValue("deleted"))
+	mustStatus(t, "DELETE app/authz-main/deleted", h.do(t, "DELETE", "/v1/secret/app/authz-main/deleted", owner(), nil), http.StatusNoContent)
+	for i := range 4 {
+		h.putSecret(t, owner(), "app/authz-main/prunable", newValue(fmt.Sprint("prunable-", i)))
+	}
+	overrideBox := h.createSDB(t, owner(), sdbInput{Name: "Authz Override", CategoryID: appID, Owner: "grp-owner"})
+	res := mustStatus(t, "POST /v1/category", h.do(t, "POST", "/v1/category", tok["admin"], map[string]string{"display_name": "Authz Doomed"}), http.StatusCreated)
+	doomedCategory := strings.TrimPrefix(res.Header.Get("Location"), h.env.URL+"/v1/category/")
+	var mainMeta map[string]any
+	var metaList struct {
+		SDBs []map[string]any `json:"safe_deposit_box_metadata"`
+	}
+	mustStatus(t, "GET /v1/metadata?sdbName=Authz Main", h.do(t, "GET", "/v1/metadata?sdbName=Authz+Main", tok["admin"], nil), http.StatusOK).JSON(t, &metaList)
+	mainMeta = metaList.SDBs[0]
 
 	var fresh string // the SDB an allowed delete removed
 	endpoints := []authzEndpoint{
@@ -265,7 +291,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 				var got struct{ Data struct{ Keys []string } }
 				res.JSON(t, &got)
 				slices.Sort(got.Data.Keys)
-				if want := []string{"config", "dir/"}; !slices.Equal(got.Data.Keys, want) {
+				if want := []string{"config", "dir/", "history", "prunable"}; !slices.Equal(got.Data.Keys, want) {
 					t.Errorf("GET /v1/secret/app/authz-main?list=true as %s: keys = %q, want %q", p, got.Data.Keys, want)
 				}
 			},
@@ -320,6 +346,221 @@ func TestAuthorizationMatrix(t *testing.T) {
 					t.Errorf("GET /v1/secret/app/authz-main/del-%s as owner after DELETE as %s: data = %v, want 404", p, p, got)
 				}
 			},
+		},
+		authzEndpoint{
+			name: "GET /v1/secure-file/{path}", want: allow(200, 200, 200, 403, 403),
+			call: func(t *testing.T, p, tk string) *apitest.Response {
+				return h.do(t, "GET", "/v1/secure-file/"+filePath, tk, nil)
+			},
+			allowed: func(t *testing.T, p string, res *apitest.Response) {
+				if !bytes.Equal(res.Body, fileNow) {
+					t.Errorf("GET /v1/secure-file/%s as %s: %q, want %q", filePath, p, res.Body, fileNow)
+				}
+			},
+		},
+		authzEndpoint{
+			name: "HEAD /v1/secure-file/{path}", want: allow(200, 200, 200, 403, 403),
+			call: func(t *testing.T, p, tk string) *apitest.Response {
+				req := h.request(t, "HEAD", "/v1/secure-file/"+filePath, nil)
+				if tk != "" {
+					req.Header.Set("X-Cerberus-Token", tk)
+				}
+				res := h.send(t, req)
+				if res.Status >= 400 {
+					// A HEAD answer has no body: the HEAD's status, with the
+					// error body and headers of the same GET.
+					get := h.do(t, "GET", "/v1/secure-file/"+filePath, tk, nil)
+					res.Body, res.Header = get.Body, get.Header
+				}
+				return res
+			},
+			allowed: func(t *testing.T, p string, res *apitest.Response) {
+				if got := res.Header.Get("Content-Length"); got != fmt.Sprint(len(fileNow)) {
+					t.Errorf("HEAD /v1/secure-file/%s as %s: Content-Length %s, want %d", filePath, p, got, len(fileNow))
+				}
+			},
+		},
+		authzEndpoint{
+			name: "GET /v1/secure-files/{path}", want: allow(200, 200, 200, 403, 403),
+			call: func(t *testing.T, p, tk string) *apitest.Response {
+				return h.do(t, "GET", "/v1/secure-files/app/authz-main/", tk, nil)
+			},
+			allowed: func(t *testing.T, p string, res *apitest.Response) {
+				if !strings.Contains(string(res.Body), `"path":"authz-main/certs/tls.pem"`) {
+					t.Errorf("GET /v1/secure-files/app/authz-main/ as %s: %s, want the file listed", p, res.Body)
+				}
+			},
+		},
+	)
+	for _, method := range []string{"POST", "PUT"} {
+		var sent []byte
+		endpoints = append(endpoints, authzEndpoint{
+			name: method + " /v1/secure-file/{path}", want: allow(204, 204, 403, 403, 403), mutates: true,
+			call: func(t *testing.T, p, tk string) *apitest.Response {
+				sent = []byte(method + " by " + p + " " + rand.Text())
+				return h.send(t, h.uploadRequest(t, method, tk, filePath, sent, method == "PUT"))
+			},
+			allowed: func(t *testing.T, p string, res *apitest.Response) {
+				fileNow = sent
+				if got := h.do(t, "GET", "/v1/secure-file/"+filePath, owner(), nil); !bytes.Equal(got.Body, sent) {
+					t.Errorf("GET /v1/secure-file/%s as owner after %s as %s: %q, want %q", filePath, method, p, got.Body, sent)
+				}
+			},
+		})
+	}
+	endpoints = append(endpoints,
+		authzEndpoint{
+			name: "DELETE /v1/secure-file/{path}", want: allow(204, 204, 403, 403, 403), mutates: true,
+			call: func(t *testing.T, p, tk string) *apitest.Response {
+				if p == "owner" || p == "write" {
+					h.mustUpload(t, owner(), "app/authz-main/fdel-"+p, []byte("x"))
+					return h.do(t, "DELETE", "/v1/secure-file/app/authz-main/fdel-"+p, tk, nil)
+				}
+				return h.do(t, "DELETE", "/v1/secure-file/"+filePath, tk, nil)
+			},
+			allowed: func(t *testing.T, p string, res *apitest.Response) {
+				checkError(t, "GET a deleted file as owner", h.do(t, "GET", "/v1/secure-file/app/authz-main/fdel-"+p, owner(), nil), 404, 99996)
+			},
+		},
+		authzEndpoint{
+			name: "GET /v1/secret-versions/{path}", want: allow(200, 200, 200, 403, 403),
+			call: func(t *testing.T, p, tk string) *apitest.Response {
+				return h.do(t, "GET", "/v1/secret-versions/"+histPath, tk, nil)
+			},
+			allowed: func(t *testing.T, p string, res *apitest.Response) {
+				if !strings.Contains(string(res.Body), histID) {
+					t.Errorf("GET /v1/secret-versions/%s as %s: %s, want version %s listed", histPath, p, res.Body, histID)
+				}
+			},
+		},
+		authzEndpoint{
+			name: "GET /v1/secret/{path}?versionId={id}", want: allow(200, 200, 200, 403, 403),
+			call: func(t *testing.T, p, tk string) *apitest.Response {
+				return h.do(t, "GET", "/v1/secret/"+histPath+"?versionId="+histID, tk, nil)
+			},
+			allowed: func(t *testing.T, p string, res *apitest.Response) {
+				checkSecretData(t, "GET /v1/secret/"+histPath+"?versionId as "+p, res, first)
+			},
+		},
+		authzEndpoint{
+			name: "GET /v1/secure-file/{path}?versionId=CURRENT", want: allow(200, 200, 200, 403, 403),
+			call: func(t *testing.T, p, tk string) *apitest.Response {
+				return h.do(t, "GET", "/v1/secure-file/"+filePath+"?versionId=CURRENT", tk, nil)
+			},
+		},
+		authzEndpoint{
+			name: "GET /v1/sdb-secret-version-paths/{id}", want: allow(200, 200, 200, 403, 403),
+			call: func(t *testing.T, p, tk string) *apitest.Response {
+				return h.do(t, "GET", "/v1/sdb-secret-version-paths/"+main.ID, tk, nil)
+			},
+			allowed: func(t *testing.T, p string, res *apitest.Response) {
+				if !strings.Contains(string(res.Body), `"`+histPath+`"`) {
+					t.Errorf("GET /v1/sdb-secret-version-paths as %s: %s, want %s listed", p, res.Body, histPath)
+				}
+			},
+		},
+		authzEndpoint{
+			name: "POST /v1/secret-versions/{path} restore", want: allow(204, 204, 403, 403, 403), mutates: true,
+			call: func(t *testing.T, p, tk string) *apitest.Response {
+				return h.do(t, "POST", "/v1/secret-versions/"+histPath, tk, map[string]string{"action": "restore", "version_id": histID})
+			},
+			allowed: func(t *testing.T, p string, res *apitest.Response) {
+				if got := h.readSecret(t, owner(), histPath); fmt.Sprint(got) != fmt.Sprint(first) {
+					t.Errorf("GET /v1/secret/%s as owner after a restore as %s: %v, want %v", histPath, p, got, first)
+				}
+			},
+		},
+		authzEndpoint{
+			name: "POST /v1/secret-versions/{path} undelete", want: allow(204, 204, 403, 403, 403), mutates: true,
+			call: func(t *testing.T, p, tk string) *apitest.Response {
+				path := "app/authz-main/deleted"
+				if p == "owner" || p == "write" {
+					path = "app/authz-main/undel-" + p
+					h.putSecret(t, owner(), path, newValue("undel-"+p))
+					mustStatus(t, "DELETE "+path, h.do(t, "DELETE", "/v1/secret/"+path, owner(), nil), http.StatusNoContent)
+				}
+				return h.do(t, "POST", "/v1/secret-versions/"+path, tk, map[string]string{"action": "undelete"})
+			},
+			allowed: func(t *testing.T, p string, res *apitest.Response) {
+				if got := h.readSecret(t, owner(), "app/authz-main/undel-"+p); got == nil {
+					t.Errorf("GET app/authz-main/undel-%s as owner after undelete as %s: 404, want the value back", p, p)
+				}
+			},
+		},
+		authzEndpoint{
+			name: "DELETE /v1/secret-versions/{path}", want: allow(200, 403, 403, 403, 403), mutates: true,
+			call: func(t *testing.T, p, tk string) *apitest.Response {
+				keep := "0"
+				if p == "owner" {
+					keep = "1" // leaves one record that the refused would delete
+				}
+				return h.do(t, "DELETE", "/v1/secret-versions/app/authz-main/prunable?keep="+keep, tk, nil)
+			},
+			allowed: func(t *testing.T, p string, res *apitest.Response) {
+				if got := h.versions(t, owner(), "app/authz-main/prunable", ""); got.Total != 2 {
+					t.Errorf("versions after a prune keeping 1 as %s: %d, want 2", p, got.Total)
+				}
+			},
+		},
+		authzEndpoint{
+			name: "GET /v1/metadata", want: allow(403, 403, 403, 403, 200),
+			call: func(t *testing.T, p, tk string) *apitest.Response { return h.do(t, "GET", "/v1/metadata", tk, nil) },
+			allowed: func(t *testing.T, p string, res *apitest.Response) {
+				if !strings.Contains(string(res.Body), main.ID) || !strings.Contains(string(res.Body), overrideBox.ID) {
+					t.Errorf("GET /v1/metadata as %s: %s, want every SDB", p, res.Body)
+				}
+			},
+		},
+		authzEndpoint{
+			name: "PUT /v1/metadata", want: allow(403, 403, 403, 403, 204), mutates: true,
+			call: func(t *testing.T, p, tk string) *apitest.Response {
+				m := map[string]any{}
+				for k, v := range mainMeta {
+					m[k] = v
+				}
+				if p == "admin" {
+					m["id"], m["name"], m["path"] = cerberus.NewID(), "Authz Restored", ""
+				} else {
+					// A refused caller tries to take the main box over.
+					m["owner"], m["user_group_permissions"] = ownGroup[p], map[string]string{"grp-attacker": "owner"}
+				}
+				return h.do(t, "PUT", "/v1/metadata", tk, m)
+			},
+			allowed: func(t *testing.T, p string, res *apitest.Response) {
+				mustStatus(t, "GET /v1/metadata?sdbName=Authz Restored", h.do(t, "GET", "/v1/metadata?sdbName=Authz+Restored", tok[p], nil), http.StatusOK)
+			},
+		},
+		authzEndpoint{
+			name: "PUT /v1/admin/override-owner", want: allow(403, 403, 403, 403, 204), mutates: true,
+			call: func(t *testing.T, p, tk string) *apitest.Response {
+				if p == "admin" {
+					return h.do(t, "PUT", "/v1/admin/override-owner", tk, map[string]string{"name": "Authz Override", "owner": "grp-misc"})
+				}
+				return h.do(t, "PUT", "/v1/admin/override-owner", tk, map[string]string{"name": "Authz Main", "owner": ownGroup[p]})
+			},
+			allowed: func(t *testing.T, p string, res *apitest.Response) {
+				var got sdbView
+				h.do(t, "GET", "/v2/safe-deposit-box/"+overrideBox.ID, owner(), nil).JSON(t, &got)
+				if got.Owner != "grp-misc" {
+					t.Errorf("owner of Authz Override after an override as %s: %q, want grp-misc", p, got.Owner)
+				}
+			},
+		},
+		authzEndpoint{
+			name: "POST /v1/category", want: allow(403, 403, 403, 403, 201), mutates: true,
+			call: func(t *testing.T, p, tk string) *apitest.Response {
+				return h.do(t, "POST", "/v1/category", tk, map[string]string{"display_name": "Authz Cat " + p})
+			},
+		},
+		authzEndpoint{
+			name: "DELETE /v1/category/{id}", want: allow(403, 403, 403, 403, 204), mutates: true,
+			call: func(t *testing.T, p, tk string) *apitest.Response {
+				return h.do(t, "DELETE", "/v1/category/"+doomedCategory, tk, nil)
+			},
+		},
+		authzEndpoint{
+			name: "GET /v1/feature-flag", want: everyone(http.StatusOK),
+			call: func(t *testing.T, p, tk string) *apitest.Response { return h.do(t, "GET", "/v1/feature-flag", tk, nil) },
 		},
 		authzEndpoint{
 			name: "GET /v2/auth/user/refresh", want: everyone(http.StatusOK),

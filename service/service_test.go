@@ -200,3 +200,101 @@ func TestNoPrincipal(t *testing.T) {
 		}
 	}
 }
+
+// TestMovedCiphertextFailsFilesAndVersions moves ciphertexts of files and
+// of the version history behind the service's back: none of them opens
+// where it was moved, and a restore of a moved one writes nothing.
+func TestMovedCiphertextFailsFilesAndVersions(t *testing.T) {
+	e := newEnv(t)
+	a := e.createSDB(t, "Swap Box")
+	base := strings.TrimSuffix(a.Path, "/")
+	writeFile := func(sub, content string) {
+		t.Helper()
+		if err := e.svc.WriteFile(e.ctx, mustPath(t, base+"/"+sub), cerberus.SecretData(content), cerberus.WriteOptions{}); err != nil {
+			t.Fatalf("WriteFile(%s): %v", sub, err)
+		}
+	}
+	writeSecret := func(sub, value string) {
+		t.Helper()
+		if err := e.svc.WriteSecret(e.ctx, mustPath(t, base+"/"+sub), cerberus.SecretData(value), cerberus.WriteOptions{}); err != nil {
+			t.Fatalf("WriteSecret(%s): %v", sub, err)
+		}
+	}
+	writeFile("f1", "file one")
+	writeFile("f2", "file two")
+	writeSecret("s1", `{"v":"s1-v1"}`)
+	writeSecret("s1", `{"v":"s1-v2"}`)
+	writeSecret("s1", `{"v":"s1-v3"}`)
+	writeSecret("s2", `{"v":"s2-v1"}`)
+	writeSecret("s2", `{"v":"s2-v2"}`)
+	history := func(sub string) []*cerberus.SecretVersion {
+		t.Helper()
+		page, err := e.svc.ListVersions(e.ctx, mustPath(t, base+"/"+sub), cerberus.Page{Limit: 10})
+		if err != nil {
+			t.Fatalf("ListVersions(%s): %v", sub, err)
+		}
+		return page.Versions[1:]
+	}
+	s1, s2 := history("s1"), history("s2") // newest first: s1 v2, v1; s2 v1
+
+	db, err := sql.Open("sqlite", e.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	exec := func(t *testing.T, q string, args ...any) {
+		t.Helper()
+		res, err := db.Exec(q, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			t.Fatalf("%s: changed %d rows, want 1", q, n)
+		}
+	}
+	wantBroken := func(t *testing.T, call string, err error) {
+		t.Helper()
+		if cerberus.Code(err) != cerberus.ECodeInternal {
+			t.Fatalf("%s after moving a ciphertext in: error %v (code %d), want an internal error", call, err, cerberus.Code(err))
+		}
+	}
+
+	t.Run("FileToOtherFile", func(t *testing.T) {
+		exec(t, `UPDATE secrets SET ciphertext = (SELECT ciphertext FROM secrets WHERE sdb_id = ? AND path = ?) WHERE sdb_id = ? AND path = ?`,
+			a.ID, a.Slug+"/f1", a.ID, a.Slug+"/f2")
+		f, err := e.svc.ReadFile(e.ctx, mustPath(t, base+"/f2"), "", true)
+		if err == nil {
+			t.Fatalf("ReadFile(f2) = %q, want an error", f.Content.Reveal())
+		}
+		wantBroken(t, "ReadFile(f2)", err)
+		// Metadata alone does not open the ciphertext.
+		if _, err := e.svc.ReadFile(e.ctx, mustPath(t, base+"/f2"), "", false); err != nil {
+			t.Fatalf("ReadFile(f2) without content: %v", err)
+		}
+	})
+	t.Run("VersionToOtherPath", func(t *testing.T) {
+		exec(t, `UPDATE secret_versions SET ciphertext = (SELECT ciphertext FROM secret_versions WHERE id = ?) WHERE id = ?`, s1[1].ID, s2[0].ID)
+		_, err := e.svc.ReadSecret(e.ctx, mustPath(t, base+"/s2"), s2[0].ID)
+		wantBroken(t, "ReadSecret(s2, its version)", err)
+		err = e.svc.RestoreVersion(e.ctx, mustPath(t, base+"/s2"), s2[0].ID)
+		wantBroken(t, "RestoreVersion(s2)", err)
+		if got, err := e.svc.ReadSecret(e.ctx, mustPath(t, base+"/s2"), ""); err != nil || string(got.Data.Reveal()) != `{"v":"s2-v2"}` {
+			t.Fatalf("ReadSecret(s2) after a refused restore = %v, %v; want s2-v2 unchanged", got, err)
+		}
+	})
+	t.Run("VersionToOtherVersion", func(t *testing.T) {
+		exec(t, `UPDATE secret_versions SET ciphertext = (SELECT ciphertext FROM secret_versions WHERE id = ?) WHERE id = ?`, s1[1].ID, s1[0].ID)
+		_, err := e.svc.ReadSecret(e.ctx, mustPath(t, base+"/s1"), s1[0].ID)
+		wantBroken(t, "ReadSecret(s1, version 2)", err)
+	})
+	t.Run("VersionToLiveValue", func(t *testing.T) {
+		exec(t, `UPDATE secrets SET ciphertext = (SELECT ciphertext FROM secret_versions WHERE id = ?) WHERE sdb_id = ? AND path = ?`, s1[1].ID, a.ID, a.Slug+"/s1")
+		_, err := e.svc.ReadSecret(e.ctx, mustPath(t, base+"/s1"), "")
+		wantBroken(t, "ReadSecret(s1)", err)
+	})
+	t.Run("RelabelledVersion", func(t *testing.T) {
+		exec(t, `UPDATE secret_versions SET version = version + 1 WHERE id = ?`, s1[1].ID)
+		_, err := e.svc.ReadSecret(e.ctx, mustPath(t, base+"/s1"), s1[1].ID)
+		wantBroken(t, "ReadSecret(s1, relabelled version)", err)
+	})
+}
