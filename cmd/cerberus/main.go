@@ -1,5 +1,6 @@
 // Command cerberus is the Cerberus secure property store: `cerberus server`
-// serves the API, and `cerberus user` manages the local user directory.
+// serves the API, `cerberus user` manages the local user directory and
+// `cerberus category` the categories of SDBs.
 package main
 
 import (
@@ -50,6 +51,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) s
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newServerCmd(stdout, stderr, getenv), newUserCmd(stdin, stdout, stderr, getenv))
+	root.AddCommand(newCategoryCmd(stdout, stderr, getenv))
 	root.AddCommand(newLoginCmd(stdout, getenv))
 	root.AddCommand(newKeysCmd(stdout, stderr, getenv))
 	root.AddCommand(newBackupCmd(stdout, stderr, getenv), newRestoreCmd(stdout, stderr, getenv))
@@ -92,21 +94,7 @@ func newUserCmd(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) s
 		Use:   "user",
 		Short: "Manage the local user directory (works while the server runs)",
 	}
-	cfg.bindFlags(cmd.PersistentFlags(), false)
-	// with opens the backend for one user command.
-	with := func(fn func(ctx context.Context, b *backend, args []string) error) func(*cobra.Command, []string) error {
-		return func(c *cobra.Command, args []string) error {
-			if err := cfg.resolve(cmd.PersistentFlags(), getenv); err != nil {
-				return err
-			}
-			b, err := openBackend(c.Context(), &cfg, nil, newLogger(stderr, "warn"))
-			if err != nil {
-				return err
-			}
-			defer b.Close()
-			return fn(c.Context(), b, args)
-		}
-	}
+	with := storeCommand(cmd, &cfg, getenv, stderr)
 	var groups []string
 	var withTOTP bool
 	add := &cobra.Command{
@@ -182,6 +170,26 @@ func newUserCmd(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) s
 	}
 	cmd.AddCommand(add, passwd, del, list)
 	return cmd
+}
+
+// storeCommand declares the settings of the store on the persistent flags
+// of parent, and returns a wrapper that opens the backend for one of its
+// commands, as the server would, and runs fn with it.
+func storeCommand(parent *cobra.Command, cfg *Config, getenv func(string) string, stderr io.Writer) func(fn func(ctx context.Context, b *backend, args []string) error) func(*cobra.Command, []string) error {
+	cfg.bindFlags(parent.PersistentFlags(), false)
+	return func(fn func(ctx context.Context, b *backend, args []string) error) func(*cobra.Command, []string) error {
+		return func(c *cobra.Command, args []string) error {
+			if err := cfg.resolve(parent.PersistentFlags(), getenv); err != nil {
+				return err
+			}
+			b, err := openBackend(c.Context(), cfg, nil, newLogger(stderr, "warn"))
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			return fn(c.Context(), b, args)
+		}
+	}
 }
 
 // userError turns a domain error into a message for the operator.

@@ -313,3 +313,63 @@ func TestBadConfiguration(t *testing.T) {
 		})
 	}
 }
+
+func TestCategoryCommands(t *testing.T) {
+	data := privateDir(t)
+	s := startServer(t, data)
+	_, tok := login(t, s.url, "admin", s.password)
+	steps := []struct {
+		args []string
+		code int
+		out  string // a regexp matching stdout, or stderr when code != 0
+	}{
+		{[]string{"category", "add", "Team Ünïcorn"}, 0, `Added category "Team Ünïcorn" with path "team-unicorn"`},
+		{[]string{"category", "add", "team unicorn"}, 1, `A category with the name "team unicorn" or the path "team-unicorn" exists`},
+		{[]string{"category", "add", " "}, 1, "may not be blank"},
+		{[]string{"category", "add", "Spare"}, 0, `path "spare"`},
+		{[]string{"category", "list"}, 0, `(?m)^app\s+Applications\s+\S+\n(.*\n)*shared\s+Shared\s+\S+\n(.*\n)*team-unicorn\s+Team Ünïcorn\s+[0-9a-f-]{36}\n`},
+		{[]string{"category", "delete", "spare"}, 0, `Deleted category "Spare"`},
+		{[]string{"category", "delete", "spare"}, 1, `no category has the path "spare"`},
+	}
+	for _, st := range steps {
+		code, out, errOut := runCmd(t, "", noEnv, append(st.args, "--data", data)...)
+		got := out
+		if st.code != 0 {
+			got = errOut
+		}
+		if code != st.code || !regexp.MustCompile(st.out).MatchString(got) {
+			t.Fatalf("%q: exit %d, stdout %q, stderr %q; want exit %d and %q", st.args, code, out, errOut, st.code, st.out)
+		}
+	}
+	// The server sees the category at once: an SDB can be made in it, and
+	// then the category cannot be deleted.
+	var cats []struct {
+		ID   string `json:"id"`
+		Path string `json:"path"`
+	}
+	req, _ := http.NewRequest("GET", s.url+"/v1/category", nil)
+	req.Header.Set("X-Cerberus-Token", tok)
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = json.NewDecoder(res.Body).Decode(&cats)
+	res.Body.Close()
+	var id string
+	for _, c := range cats {
+		if c.Path == "team-unicorn" {
+			id = c.ID
+		}
+	}
+	body := strings.NewReader(`{"name":"Horn","category_id":"` + id + `","owner":"cerberus-admins"}`)
+	req, _ = http.NewRequest("POST", s.url+"/v2/safe-deposit-box", body)
+	req.Header.Set("X-Cerberus-Token", tok)
+	if res, err = client.Do(req); err != nil || res.StatusCode != 201 {
+		t.Fatalf("POST /v2/safe-deposit-box in the new category: %v %v", res, err)
+	}
+	res.Body.Close()
+	code, _, errOut := runCmd(t, "", noEnv, "category", "delete", "team-unicorn", "--data", data)
+	if code != 1 || !strings.Contains(errOut, "holds safe deposit boxes") {
+		t.Fatalf("category delete of a category in use: exit %d, stderr %q; want 1 and why", code, errOut)
+	}
+}
