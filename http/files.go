@@ -6,7 +6,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"net/url"
 	"path"
 	"slices"
 	"strconv"
@@ -64,8 +63,8 @@ func fileContentType(name string) string {
 
 // contentDisposition returns the Content-Disposition of a download of the
 // file name: the quoted name, as the original sent it, when it is plain
-// ASCII, and otherwise also its UTF-8 form (RFC 6266) with an ASCII
-// fallback.
+// ASCII, and otherwise also its UTF-8 form (RFC 6266, RFC 8187) with an
+// ASCII fallback.
 func contentDisposition(name string) string {
 	plain := !strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r > 0x7e || r == '"' || r == '\\' })
 	if plain {
@@ -77,7 +76,24 @@ func contentDisposition(name string) string {
 		}
 		return r
 	}, name)
-	return `attachment; filename="` + fallback + `"; filename*=UTF-8''` + url.PathEscape(name)
+	return `attachment; filename="` + fallback + `"; filename*=UTF-8''` + extValue(name)
+}
+
+// extValue percent-encodes every byte of s but the attr-chars of RFC 8187.
+func extValue(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$&+-.^_`|~", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
 }
 
 func (s *Server) handleWriteFile(w http.ResponseWriter, r *http.Request) {

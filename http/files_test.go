@@ -7,13 +7,19 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"net/textproto"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cerberus-go/cerberus"
+	cerberushttp "github.com/cerberus-go/cerberus/http"
 	"github.com/cerberus-go/cerberus/internal/apitest"
 )
+
+// testBoundary is the boundary of the multipart bodies of the tests.
+const testBoundary = "cerberus-test-boundary"
 
 // multipartFile returns a multipart/form-data body whose part "file-content"
 // holds content under the file name name, after the parts extra (form
@@ -22,6 +28,9 @@ func multipartFile(tb testing.TB, part, name string, content []byte, extra map[s
 	tb.Helper()
 	var b bytes.Buffer
 	w := multipart.NewWriter(&b)
+	if err := w.SetBoundary(testBoundary); err != nil {
+		tb.Fatal(err)
+	}
 	for k, v := range extra {
 		if err := w.WriteField(k, v); err != nil {
 			tb.Fatal(err)
@@ -291,6 +300,30 @@ func TestSecureFiles(t *testing.T) {
 		}
 	})
 
+	t.Run("Versions", func(t *testing.T) {
+		const path = "app/files/versioned.txt"
+		h.mustUpload(t, tok, path, []byte("first"))
+		h.mustUpload(t, tok, path, []byte("second!"))
+		vs := h.versions(t, reader, path, "")
+		if vs.Total != 2 || vs.Versions[0].ID != "CURRENT" || vs.Versions[1].Type != "FILE" || vs.Versions[1].SizeBytes != 5 {
+			t.Fatalf("versions of a file: %+v, want CURRENT then a FILE record of 5 bytes", vs.Versions)
+		}
+		old := vs.Versions[1].ID
+		for _, method := range []string{"GET", "HEAD"} {
+			res := mustStatus(t, method+" ?versionId=old", h.do(t, method, "/v1/secure-file/"+path+"?versionId="+old, reader, nil), 200)
+			if method == "GET" && string(res.Body) != "first" {
+				t.Errorf("GET ?versionId=old: %q, want %q", res.Body, "first")
+			}
+			if res.Header.Get("Content-Length") != "5" || res.Header.Get("ETag") != "" {
+				t.Errorf("%s ?versionId=old: Content-Length %q, ETag %q; want 5 and none", method, res.Header.Get("Content-Length"), res.Header.Get("ETag"))
+			}
+		}
+		if res := mustStatus(t, "GET ?versionId=CURRENT", h.do(t, "GET", "/v1/secure-file/"+path+"?versionId=CURRENT", reader, nil), 200); string(res.Body) != "second!" {
+			t.Errorf("GET ?versionId=CURRENT: %q, want %q", res.Body, "second!")
+		}
+		checkError(t, "GET an unknown version", h.do(t, "GET", "/v1/secure-file/"+path+"?versionId="+cerberus.NewID(), reader, nil), 404, 99996)
+	})
+
 	t.Run("Delete", func(t *testing.T) {
 		h.mustUpload(t, tok, "app/files/gone.txt", []byte("bye"))
 		mustStatus(t, "DELETE", h.do(t, "DELETE", "/v1/secure-file/app/files/gone.txt", tok, nil), 204)
@@ -298,5 +331,82 @@ func TestSecureFiles(t *testing.T) {
 		mustStatus(t, "HEAD after DELETE", h.do(t, "HEAD", "/v1/secure-file/app/files/gone.txt", tok, nil), 404)
 		checkError(t, "DELETE again", h.do(t, "DELETE", "/v1/secure-file/app/files/gone.txt", tok, nil), 404, 99996)
 		checkError(t, "DELETE in an unknown SDB", h.do(t, "DELETE", "/v1/secure-file/app/no-box/x", tok, nil), 404, 99996)
+	})
+}
+
+func FuzzContentDisposition(f *testing.F) {
+	for _, s := range []string{"tls.pem", `a"b.txt`, "é t.txt", "x;y=z", "日本.key", "%41", "a\\b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if _, err := cerberus.ParseSecretPath("app/sdb/" + name); err != nil || strings.Contains(name, "/") {
+			return // not a file name the API can store
+		}
+		h := cerberushttp.ContentDisposition(name)
+		if strings.ContainsAny(h, "\r\n") || strings.ContainsFunc(h, func(r rune) bool { return r > 0x7e }) {
+			t.Fatalf("ContentDisposition(%q) = %q: not a plain ASCII header value", name, h)
+		}
+		disp, params, err := mime.ParseMediaType(h)
+		if err != nil || disp != "attachment" || params["filename"] != name {
+			t.Fatalf("ContentDisposition(%q) = %q, which parses to %q %q (%v); want the name back", name, h, disp, params["filename"], err)
+		}
+	})
+}
+
+func FuzzReadFilePart(f *testing.F) {
+	ok, _ := multipartFile(f, "file-content", "f.bin", []byte("hello"), map[string]string{"a": "b"})
+	f.Add(ok)
+	f.Add(ok[:len(ok)/2])
+	f.Add([]byte("--" + testBoundary + "\r\nContent-Disposition: form-data; name=\"file-content\"\r\n\r\nx\r\n--" + testBoundary + "--\r\n"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ct := "multipart/form-data; boundary=" + testBoundary
+		req := httptest.NewRequest("POST", "/v1/secure-file/app/sdb/f", bytes.NewReader(body))
+		req.Header.Set("Content-Type", ct)
+		const max = 64
+		got, err := cerberushttp.ReadFilePart(httptest.NewRecorder(), req, max)
+		if err != nil {
+			if c := cerberus.Code(err); c != cerberus.ECodeBadRequest && c != cerberus.ECodeTooLarge {
+				t.Fatalf("ReadFilePart: error code %d (%v), want 400 or 413", c, err)
+			}
+			return
+		}
+		if len(got) > max {
+			t.Fatalf("ReadFilePart returned %d bytes, over the limit of %d", len(got), max)
+		}
+	})
+}
+
+func FuzzWriteOptions(f *testing.F) {
+	for _, s := range []string{`"3"`, `W/"3"`, "*", `"0"`, `"-1"`, `"99999999999999999999"`, `3`, `""`} {
+		f.Add(s, "")
+		f.Add("", s)
+	}
+	f.Fuzz(func(t *testing.T, ifMatch, ifNoneMatch string) {
+		req := httptest.NewRequest("PUT", "/v1/secret/app/sdb/x", nil)
+		if ifMatch != "" {
+			req.Header.Set("If-Match", ifMatch)
+		}
+		if ifNoneMatch != "" {
+			req.Header.Set("If-None-Match", ifNoneMatch)
+		}
+		opts, err := cerberushttp.WriteOptions(req)
+		if err != nil {
+			if cerberus.Code(err) != cerberus.ECodeBadRequest {
+				t.Fatalf("WriteOptions(%q, %q): error code %d, want 400", ifMatch, ifNoneMatch, cerberus.Code(err))
+			}
+			return
+		}
+		switch {
+		case opts.IfVersion == nil:
+			if req.Header.Get("If-Match") != "" || req.Header.Get("If-None-Match") != "" {
+				t.Fatalf("WriteOptions(%q, %q): no condition from a condition header", ifMatch, ifNoneMatch)
+			}
+		case *opts.IfVersion == 0:
+			if req.Header.Get("If-None-Match") != "*" {
+				t.Fatalf("WriteOptions(%q, %q): version 0 without If-None-Match: *", ifMatch, ifNoneMatch)
+			}
+		case *opts.IfVersion < 1:
+			t.Fatalf("WriteOptions(%q, %q): version %d", ifMatch, ifNoneMatch, *opts.IfVersion)
+		}
 	})
 }
