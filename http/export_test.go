@@ -2,7 +2,6 @@ package http
 
 import (
 	"net/http"
-
 )
 
 // Exported for the fuzz targets of package http_test.
@@ -17,4 +16,3 @@ func ReadFilePart(w http.ResponseWriter, r *http.Request, max int) ([]byte, erro
 	s := &Server{maxFile: max}
 	return s.readFilePart(w, r)
 }
-
