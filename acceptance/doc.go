@@ -12,6 +12,9 @@
 //     (client_node_test.go); install it first with
 //     npm ci --prefix acceptance/node.
 //
+// Both legs cover secure files; the Go leg also version history, the admin
+// metadata and categories.
+//
 // The STS legs (client_go_sts_test.go, client_node_sts_test.go with
 // node/scenario_sts.js) log the clients in with AWS credentials: the server
 // runs with --sts-endpoint pointing at the fake STS of the parent module's

@@ -241,13 +241,26 @@ type stsExchange struct {
 	RespBody []byte
 }
 
+// fileExchange is one request to /v1/secure-file/… through the recording
+// proxy: how the client framed it and the server's status.
+type fileExchange struct {
+	Method           string
+	Path             string
+	ContentType      string
+	ContentLength    int64    // -1 when the client streamed the body
+	TransferEncoding []string // as the client sent it
+	Status           int
+}
+
 // recordingProxy forwards everything to the server and records the STS
-// logins, so that the tests see exactly what the clients were answered.
+// logins, so that the tests see exactly what the clients were answered, and
+// the secure file requests, so that they see how the clients sent them.
 type recordingProxy struct {
 	URL string
 
 	mu     sync.Mutex
 	logins []stsExchange
+	files  []fileExchange
 }
 
 func newRecordingProxy(t *testing.T, target string) *recordingProxy {
@@ -265,6 +278,17 @@ func newRecordingProxy(t *testing.T, target string) *recordingProxy {
 		Transport: &http.Transport{},
 		ModifyResponse: func(resp *http.Response) error {
 			req := resp.Request
+			if strings.HasPrefix(path.Clean(req.URL.Path), "/v1/secure-file/") {
+				// req is the proxy's copy of the client's request: it
+				// keeps its framing.
+				p.mu.Lock()
+				p.files = append(p.files, fileExchange{
+					Method: req.Method, Path: path.Clean(req.URL.Path), ContentType: req.Header.Get("Content-Type"),
+					ContentLength: req.ContentLength, TransferEncoding: slices.Clone(req.TransferEncoding), Status: resp.StatusCode,
+				})
+				p.mu.Unlock()
+				return nil
+			}
 			if req.Method != http.MethodPost || path.Clean(req.URL.Path) != "/v2/auth/sts-identity" {
 				return nil
 			}
@@ -294,6 +318,13 @@ func (p *recordingProxy) loginsSince(n int) []stsExchange {
 		return nil
 	}
 	return slices.Clone(p.logins[n:])
+}
+
+// fileRequests returns the secure file requests recorded so far.
+func (p *recordingProxy) fileRequests() []fileExchange {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.files)
 }
 
 func (p *recordingProxy) count() int {
