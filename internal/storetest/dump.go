@@ -291,3 +291,59 @@ func testExportErrFn(t *testing.T, s service.Store) {
 	// The store still works.
 	export(t, s)
 }
+
+// testImportMaxVersions dumps an SDB with a history bound: its row ends
+// with max_versions. Imported, the row gives the bound back; a row of an
+// older dump, without the column, gives 0; a row shorter still is refused.
+func testImportMaxVersions(t *testing.T, s service.Store) {
+	ctx := context.Background()
+	f := newFixture(t, s)
+	sdb := f.sdb(f.apps, "Vault", "vault")
+	sdb.MaxVersions = 4
+	mustOK(t, "CreateSDB", s.CreateSDB(ctx, sdb))
+	dump := export(t, s)
+	i := slices.IndexFunc(dump, func(r dumpRow) bool { return r.Table == "sdbs" })
+	if i < 0 {
+		t.Fatal("Export: no row of sdbs")
+	}
+	row := dump[i].Row
+	if got := row[len(row)-1]; got != int64(4) {
+		t.Fatalf("Export: the row of an SDB with MaxVersions 4 ends with %#v, want int64(4)", got)
+	}
+	categories, err := s.ListCategories(ctx)
+	mustOK(t, "ListCategories", err)
+	mustOK(t, "DeleteSDB", s.DeleteSDB(ctx, sdb.ID))
+
+	// withRow returns dump with the SDB's row cut to n values.
+	withRow := func(n int) []dumpRow {
+		d := slices.Clone(dump)
+		d[i] = dumpRow{"sdbs", slices.Clone(row[:n])}
+		return d
+	}
+	for _, tt := range []struct {
+		name   string
+		values int
+		want   int
+	}{
+		{"Current", len(row), 4},
+		{"Older", len(row) - 1, 0},
+	} {
+		call := fmt.Sprintf("Import of an SDB row of %d values", tt.values)
+		mustOK(t, call, s.Import(ctx, rowsOf(withRow(tt.values))))
+		want := *sdb
+		want.MaxVersions = tt.want
+		got, err := s.FindSDBByID(ctx, sdb.ID)
+		mustOK(t, "FindSDBByID after "+call, err)
+		wantSDB(t, "FindSDBByID after "+call, got, &want)
+		mustOK(t, "DeleteSDB", s.DeleteSDB(ctx, sdb.ID))
+	}
+	call := fmt.Sprintf("Import of an SDB row of %d values", len(row)-2)
+	wantCode(t, call, s.Import(ctx, rowsOf(withRow(len(row)-2))), cerberus.ECodeBadRequest)
+	_, err = s.FindSDBByID(ctx, sdb.ID)
+	wantCode(t, "FindSDBByID after a refused "+call, err, cerberus.ECodeNotFound)
+	after, err := s.ListCategories(ctx)
+	mustOK(t, "ListCategories", err)
+	wantEqual(t, "ListCategories after a refused "+call, after, categories)
+	// The store was fit for an import: only the row was refused.
+	mustOK(t, "Import after a refused "+call, s.Import(ctx, rowsOf(dump)))
+}

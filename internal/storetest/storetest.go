@@ -55,6 +55,15 @@ func RunConfig(t *testing.T, open func(t *testing.T) service.Store, cfg Config) 
 	}{
 		{"ListCategories", []testCase{{"Seeded", testListCategoriesSeeded}}},
 		{"ListRoles", []testCase{{"Seeded", testListRolesSeeded}}},
+		{"CreateCategory", []testCase{
+			{"OK", testCreateCategoryOK},
+			{"ErrExists", testCreateCategoryErrExists},
+		}},
+		{"DeleteCategory", []testCase{
+			{"OK", testDeleteCategoryOK},
+			{"ErrNotFound", testDeleteCategoryErrNotFound},
+			{"ErrInUse", testDeleteCategoryErrInUse},
+		}},
 		{"CreateSDB", []testCase{
 			{"OK", testCreateSDBOK},
 			{"NoDescriptionNoPermissions", testCreateSDBBare},
@@ -63,12 +72,14 @@ func RunConfig(t *testing.T, open func(t *testing.T) service.Store, cfg Config) 
 			{"RollsBack", testCreateSDBRollsBack},
 			{"RaceSameName", testCreateSDBRaceSameName},
 			{"RaceSameSlug", testCreateSDBRaceSameSlug},
+			{"MaxVersions", testCreateSDBMaxVersions},
 		}},
 		{"UpdateSDB", []testCase{
 			{"OK", testUpdateSDBOK},
 			{"OwnerTakesGroup", testUpdateSDBOwnerTakesGroup},
 			{"ErrNotFound", testUpdateSDBErrNotFound},
 			{"RollsBack", testUpdateSDBRollsBack},
+			{"MaxVersionsPrunes", testUpdateSDBMaxVersions},
 		}},
 		{"DeleteSDB", []testCase{
 			{"Cascade", testDeleteSDBCascade},
@@ -80,7 +91,19 @@ func RunConfig(t *testing.T, open func(t *testing.T) service.Store, cfg Config) 
 			{"ErrNotFound", testFindSDBByPathErrNotFound},
 		}},
 		{"FindSDBsForPrincipal", []testCase{{"Match", testFindSDBsForPrincipal}}},
+		{"ListSDBs", []testCase{
+			{"Ordered", testListSDBsOK},
+			{"Name", testListSDBsName},
+			{"ErrBadRequest", testListSDBsErrBadRequest},
+		}},
+		{"RestoreSDB", []testCase{
+			{"Create", testRestoreSDBCreate},
+			{"Replace", testRestoreSDBReplace},
+			{"ErrDuplicate", testRestoreSDBErrDuplicate},
+			{"ErrCategoryInvalid", testRestoreSDBErrCategoryInvalid},
+		}},
 		{"FindSecret", []testCase{{"ErrNotFound", testFindSecretErrNotFound}}},
+		{"LastSecretVersion", []testCase{{"OK", testLastSecretVersion}}},
 		{"PutSecret", []testCase{
 			{"Create", testPutSecretCreate},
 			{"Update", testPutSecretUpdate},
@@ -90,19 +113,39 @@ func RunConfig(t *testing.T, open func(t *testing.T) service.Store, cfg Config) 
 			{"Large", testPutSecretLarge},
 			{"Largest", func(t *testing.T, s service.Store) { testPutSecretLargest(t, s, large) }},
 			{"SDBsApart", testPutSecretSDBsApart},
+			{"Version", testPutSecretVersion},
+			{"ErrVersion", testPutSecretErrVersion},
+			{"Bounded", testPutSecretBounded},
 		}},
 		{"DeleteSecret", []testCase{
 			{"OK", testDeleteSecretOK},
 			{"ErrNotFound", testDeleteSecretErrNotFound},
 			{"ErrConflict", testDeleteSecretErrConflict},
 			{"Race", testDeleteSecretRace},
+			{"Bounded", testDeleteSecretBounded},
 		}},
-		{"ListSecretPaths", []testCase{{"Prefix", testListSecretPathsPrefix}}},
+		{"ListSecretPaths", []testCase{
+			{"Prefix", testListSecretPathsPrefix},
+			{"Kind", testListSecretPathsKind},
+		}},
+		{"ListFiles", []testCase{
+			{"OK", testListFiles},
+			{"ErrBadRequest", testListFilesErrBadRequest},
+		}},
 		{"ListSecretVersions", []testCase{
 			{"Ordered", testListSecretVersionsOrdered},
 			{"Paged", testListSecretVersionsPaged},
 			{"Empty", testListSecretVersionsEmpty},
 			{"ErrBadRequest", testListSecretVersionsErrBadRequest},
+		}},
+		{"FindSecretVersion", []testCase{
+			{"OK", testFindSecretVersionOK},
+			{"ErrNotFound", testFindSecretVersionErrNotFound},
+		}},
+		{"ListVersionPaths", []testCase{{"OK", testListVersionPaths}}},
+		{"PruneSecretVersions", []testCase{
+			{"OK", testPruneSecretVersions},
+			{"ErrBadRequest", testPruneSecretVersionsErrBadRequest},
 		}},
 		{"CreateUser", []testCase{
 			{"OK", testCreateUserOK},
@@ -150,6 +193,7 @@ func RunConfig(t *testing.T, open func(t *testing.T) service.Store, cfg Config) 
 		{"Import", []testCase{
 			{"ErrNotEmpty", testImportErrNotEmpty},
 			{"ErrBadDump", testImportErrBadDump},
+			{"MaxVersions", testImportMaxVersions},
 		}},
 		{"Timestamps", []testCase{{"RoundTrip", testTimestampsRoundTrip}}},
 		{"Context", []testCase{{"Canceled", testContextCanceled}}},
