@@ -7,7 +7,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"path"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -121,8 +120,8 @@ func (s *Server) handleWriteFile(w http.ResponseWriter, r *http.Request) {
 
 // readFilePart reads the file of a multipart/form-data upload, with or
 // without Content-Length, as it streams in: the other parts are skipped
-// and the file is read into one buffer of at most the size limit, so that
-// an upload costs little more memory than its file.
+// and the file is read, up to the size limit, into one buffer (see
+// readFile), so that an upload costs little more memory than its file.
 func (s *Server) readFilePart(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
@@ -148,34 +147,73 @@ func (s *Server) readFilePart(w http.ResponseWriter, r *http.Request) ([]byte, e
 		if part.FormName() != filePart {
 			continue // NextPart skips the rest of it
 		}
-		// The body's length bounds the file's; without it (chunked), the
-		// buffer grows as the file comes.
-		size := min(int64(s.maxFile)+1, 64<<10)
-		if r.ContentLength > 0 {
-			size = min(int64(s.maxFile)+1, r.ContentLength)
+		buf, err := readFile(part, r.ContentLength, s.maxFile)
+		if errors.As(err, &mbe) {
+			return nil, tooLarge
 		}
-		buf := make([]byte, 0, size)
-		for len(buf) <= s.maxFile {
-			if len(buf) == cap(buf) {
-				buf = slices.Grow(buf, min(cap(buf), s.maxFile+1-len(buf)))
-			}
-			n, err := part.Read(buf[len(buf):cap(buf)])
-			buf = buf[:len(buf)+n]
-			if err == io.EOF {
-				break
-			}
-			if errors.As(err, &mbe) {
-				return nil, tooLarge
-			}
-			if err != nil {
-				return nil, cerberus.Errorf(cerberus.ECodeBadRequest, "Request will not be completed. The file could not be read.")
-			}
+		if err != nil {
+			return nil, cerberus.Errorf(cerberus.ECodeBadRequest, "Request will not be completed. The file could not be read.")
 		}
 		if len(buf) > s.maxFile {
 			return nil, tooLarge
 		}
 		return buf, nil
 	}
+}
+
+// fileBlock is the size of the blocks that readFile reads a file of
+// unknown size into.
+const fileBlock = 64 << 10
+
+// readFile reads part to its end, or to max+1 bytes, which tells a file
+// too large, and returns the bytes read in one slice. If bodyLen, the
+// length of the whole body, is positive, it bounds the file's: the file is
+// read into one buffer of that size. Otherwise (a chunked body) the file is
+// read into blocks of fileBlock bytes, joined once at the end, so that a
+// file of n bytes costs about 2n bytes; growing one buffer by doubling
+// would allocate up to 4n.
+func readFile(part io.Reader, bodyLen int64, max int) ([]byte, error) {
+	r := io.LimitReader(part, int64(max)+1)
+	first := int64(fileBlock)
+	if bodyLen > 0 {
+		first = bodyLen
+	}
+	var blocks [][]byte
+	total := 0
+	for size := min(first, int64(max)+1); ; size = fileBlock {
+		b := make([]byte, size)
+		n, err := fill(r, b)
+		blocks, total = append(blocks, b[:n]), total+n
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(blocks) == 1 {
+		return blocks[0], nil
+	}
+	buf := make([]byte, 0, total)
+	for _, b := range blocks {
+		buf = append(buf, b...)
+	}
+	return buf, nil
+}
+
+// fill reads r into b until b is full (nil) or r ends (io.EOF) or fails,
+// and returns the bytes read. Unlike io.ReadFull, it tells the end of r
+// from an io.ErrUnexpectedEOF of r, such as a multipart body cut short.
+func fill(r io.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		k, err := r.Read(b[n:])
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 func (s *Server) handleDeleteFile(w http.ResponseWriter, r *http.Request) {

@@ -249,7 +249,7 @@ func (s *Service) writeValue(ctx context.Context, sdbID, path string, kind Secre
 
 func (s *Service) writeOnce(ctx context.Context, sdbID, path string, kind SecretKind, data []byte, by string, opts cerberus.WriteOptions) error {
 	var prev int64
-	cur, err := s.store.FindSecret(ctx, sdbID, path)
+	cur, err := s.store.FindSecretInfo(ctx, sdbID, path)
 	switch {
 	case err == nil && cur.Kind != kind:
 		return errWrongKind(path, cur.Kind)

@@ -66,6 +66,10 @@ type Store interface {
 	// FindSecret returns the current record at (sdbID, path). Returns
 	// ECodeNotFound.
 	FindSecret(ctx context.Context, sdbID, path string) (*SecretRecord, error)
+	// FindSecretInfo returns the current record at (sdbID, path) as
+	// FindSecret does, but without its ciphertext (nil), which can be as
+	// large as a file. Returns ECodeNotFound.
+	FindSecretInfo(ctx context.Context, sdbID, path string) (*SecretRecord, error)
 	// LastSecretVersion returns the highest version stored at (sdbID,
 	// path), live or in the history, or 0 if there is none.
 	LastSecretVersion(ctx context.Context, sdbID, path string) (int64, error)

@@ -22,13 +22,24 @@ func errSecretConflict() error {
 }
 
 // FindSecret implements service.Store.
-func (db *DB) FindSecret(ctx context.Context, sdbID, path string) (_ *service.SecretRecord, err error) {
+func (db *DB) FindSecret(ctx context.Context, sdbID, path string) (*service.SecretRecord, error) {
+	return db.findSecret(ctx, sdbID, path, "ciphertext")
+}
+
+// FindSecretInfo implements service.Store.
+func (db *DB) FindSecretInfo(ctx context.Context, sdbID, path string) (*service.SecretRecord, error) {
+	return db.findSecret(ctx, sdbID, path, "NULL")
+}
+
+// findSecret returns the current record at (sdbID, path), with the
+// ciphertext column selected as ciphertext: "ciphertext" or "NULL".
+func (db *DB) findSecret(ctx context.Context, sdbID, path, ciphertext string) (_ *service.SecretRecord, err error) {
 	defer db.translate(&err)
 	if !db.canHold(sdbID) {
 		return nil, notFound()
 	}
 	rec := &service.SecretRecord{SDBID: sdbID, Path: path}
-	err = db.queryRow(ctx, db.read, `SELECT kind, version, ciphertext, size_bytes,
+	err = db.queryRow(ctx, db.read, `SELECT kind, version, `+ciphertext+`, size_bytes,
 	created_by, last_updated_by, created_ts, last_updated_ts
 	FROM secrets WHERE sdb_id = ? AND path = ?`, sdbID, db.dialect.binary(path)).Scan(
 		&rec.Kind, &rec.Version, &rec.Ciphertext, &rec.SizeBytes,
