@@ -97,11 +97,14 @@ type FileService interface {
 	// SDB, the file or the version does not exist, ECodeAccessDenied
 	// without a read role.
 	ReadFile(ctx context.Context, p SecretPath, versionID string, content bool) (*SecureFile, error)
-	// WriteFile replaces the file at p, whose last segment is its name.
-	// Returns ECodeTooLarge past the size limit of files,
-	// ECodeInvalidSecureType when p holds a secret, and
-	// ECodeVersionMismatch when opts.IfVersion does not hold.
-	WriteFile(ctx context.Context, p SecretPath, content SecretData, opts WriteOptions) error
+	// WriteFile replaces the file at p, whose last segment is its name,
+	// with the content that read returns. read is called only once the
+	// caller's write role is checked, so that nobody else makes the server
+	// read a large body; its error is returned as is. Returns
+	// ECodeTooLarge past the size limit of files, ECodeInvalidSecureType
+	// when p holds a secret, and ECodeVersionMismatch when opts.IfVersion
+	// does not hold.
+	WriteFile(ctx context.Context, p SecretPath, read func() (SecretData, error), opts WriteOptions) error
 	// DeleteFile deletes the file at p. Returns ECodeNotFound if there is
 	// none.
 	DeleteFile(ctx context.Context, p SecretPath) error

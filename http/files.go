@@ -106,12 +106,9 @@ func (s *Server) handleWriteFile(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	content, err := s.readFilePart(w, r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.files.WriteFile(r.Context(), p, cerberus.SecretData(content), opts); err != nil {
+	// The body is read once the caller may write there.
+	read := func() (cerberus.SecretData, error) { return s.readFilePart(w, r) }
+	if err := s.files.WriteFile(r.Context(), p, read, opts); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -44,13 +44,17 @@ func fileOf(rec *SecretRecord) *cerberus.SecureFile {
 }
 
 // WriteFile implements cerberus.FileService.
-func (s *Service) WriteFile(ctx context.Context, p cerberus.SecretPath, content cerberus.SecretData, opts cerberus.WriteOptions) error {
+func (s *Service) WriteFile(ctx context.Context, p cerberus.SecretPath, read func() (cerberus.SecretData, error), opts cerberus.WriteOptions) error {
 	sdb, pr, err := s.sdbForPath(ctx, p, "write file", cerberus.RoleName.CanWrite)
 	if err != nil {
 		return err
 	}
 	if p.Sub == "" {
 		return cerberus.Errorf(cerberus.ECodeBadRequest, "Request will not be completed. A file needs a path inside the safe deposit box, ending with its name.")
+	}
+	content, err := read()
+	if err != nil {
+		return err
 	}
 	if len(content) > s.cfg.MaxFileSize {
 		return cerberus.Errorf(cerberus.ECodeTooLarge, "The file is larger than the limit of %d bytes.", s.cfg.MaxFileSize)

@@ -112,9 +112,12 @@ func (s *Service) readValue(ctx context.Context, sdb *cerberus.SDB, p cerberus.S
 	var rec *SecretRecord
 	var err error
 	current := versionID == "" || versionID == cerberus.CurrentVersion
-	if current {
+	switch {
+	case current && open:
 		rec, err = s.store.FindSecret(ctx, sdb.ID, p.Stored())
-	} else {
+	case current:
+		rec, err = s.store.FindSecretInfo(ctx, sdb.ID, p.Stored())
+	default:
 		rec, err = s.store.FindSecretVersion(ctx, sdb.ID, p.Stored(), versionID)
 	}
 	if cerberus.Code(err) == cerberus.ECodeNotFound || (err == nil && kind != "" && rec.Kind != kind) {
@@ -316,7 +319,7 @@ func (s *Service) deleteValue(ctx context.Context, sdbID string, p cerberus.Secr
 	}
 	defer s.writeLocks.lock(sdbID, p.Stored())()
 	return retryConflict(ctx, func() error {
-		cur, err := s.store.FindSecret(ctx, sdbID, p.Stored())
+		cur, err := s.store.FindSecretInfo(ctx, sdbID, p.Stored())
 		if cerberus.Code(err) == cerberus.ECodeNotFound || (err == nil && cur.Kind != kind) {
 			return notFound
 		} else if err != nil {

@@ -210,7 +210,8 @@ func TestMovedCiphertextFailsFilesAndVersions(t *testing.T) {
 	base := strings.TrimSuffix(a.Path, "/")
 	writeFile := func(sub, content string) {
 		t.Helper()
-		if err := e.svc.WriteFile(e.ctx, mustPath(t, base+"/"+sub), cerberus.SecretData(content), cerberus.WriteOptions{}); err != nil {
+		read := func() (cerberus.SecretData, error) { return cerberus.SecretData(content), nil }
+		if err := e.svc.WriteFile(e.ctx, mustPath(t, base+"/"+sub), read, cerberus.WriteOptions{}); err != nil {
 			t.Fatalf("WriteFile(%s): %v", sub, err)
 		}
 	}
@@ -297,4 +298,52 @@ func TestMovedCiphertextFailsFilesAndVersions(t *testing.T) {
 		_, err := e.svc.ReadSecret(e.ctx, mustPath(t, base+"/s1"), s1[1].ID)
 		wantBroken(t, "ReadSecret(s1, relabelled version)", err)
 	})
+}
+
+// TestWriteFileReadsAfterAuthorization checks that an upload's body is
+// read only once the caller may write there.
+func TestWriteFileReadsAfterAuthorization(t *testing.T) {
+	e := newEnv(t)
+	roles, err := e.svc.ListRoles(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var readRole string
+	for _, r := range roles {
+		if r.Name == cerberus.RoleRead {
+			readRole = r.ID
+		}
+	}
+	cats, _ := e.svc.ListCategories(e.ctx)
+	sdb, err := e.svc.CreateSDB(e.ctx, &cerberus.SDBInput{Name: "Upload Box", CategoryID: cats[0].ID, Owner: "team",
+		UserGroupPermissions: []cerberus.PermissionInput{{Name: "readers", RoleID: readRole}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := cerberus.NewContextWithPrincipal(context.Background(), &cerberus.Principal{Type: cerberus.PrincipalUser, Name: "rita", Groups: []string{"readers"}})
+	base := strings.TrimSuffix(sdb.Path, "/")
+	for _, tc := range []struct {
+		name     string
+		ctx      context.Context
+		path     string
+		code     cerberus.ErrorCode
+		wantRead bool
+	}{
+		{"Reader", reader, base + "/f", cerberus.ECodeAccessDenied, false},
+		{"Anonymous", context.Background(), base + "/f", cerberus.ECodeTokenInvalid, false},
+		{"UnknownSDB", e.ctx, "app/no-such-box/f", cerberus.ECodeNotFound, false},
+		{"SDBRoot", e.ctx, base, cerberus.ECodeBadRequest, false},
+		{"Owner", e.ctx, base + "/f", 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			read := false
+			err := e.svc.WriteFile(tc.ctx, mustPath(t, tc.path), func() (cerberus.SecretData, error) {
+				read = true
+				return cerberus.SecretData("content"), nil
+			}, cerberus.WriteOptions{})
+			if cerberus.Code(err) != tc.code || read != tc.wantRead {
+				t.Fatalf("WriteFile(%s): error %v, body read %v; want code %d, read %v", tc.path, err, read, tc.code, tc.wantRead)
+			}
+		})
+	}
 }

@@ -54,7 +54,8 @@ type Store interface {
 	// RestoreSDB stores sdb with its id, audit fields and permissions as
 	// given (its owner's grant gets sdb's audit fields): it replaces the
 	// SDB with that id, all of its fields and permissions, or creates it.
-	// The secrets it holds stay. Returns ECodeSDBNameDuplicate if another
+	// The secrets it holds stay, and their history is bounded by the new
+	// MaxVersions as UpdateSDB does. Returns ECodeSDBNameDuplicate if another
 	// SDB has the name, slug or path, ECodeCategoryInvalid for an unknown
 	// category.
 	RestoreSDB(ctx context.Context, sdb *cerberus.SDB) error

@@ -106,7 +106,7 @@ func (s *Service) Undelete(ctx context.Context, p cerberus.SecretPath) error {
 	if p.Sub == "" {
 		return cerberus.ErrSecretNotFound
 	}
-	if _, err := s.store.FindSecret(ctx, sdb.ID, p.Stored()); err == nil {
+	if _, err := s.store.FindSecretInfo(ctx, sdb.ID, p.Stored()); err == nil {
 		return cerberus.Errorf(cerberus.ECodeBadRequest, "Request will not be completed. %s has a live value: there is nothing to undelete.", p)
 	} else if cerberus.Code(err) != cerberus.ECodeNotFound {
 		return err

@@ -31,6 +31,50 @@ func testFindSecretErrNotFound(t *testing.T, s service.Store) {
 	}
 }
 
+func testFindSecretInfoOK(t *testing.T, s service.Store) {
+	ctx := context.Background()
+	f := newFixture(t, s)
+	sdb := f.mustCreateSDB(t, f.apps, "Vault", "vault")
+	for _, kind := range []service.SecretKind{service.KindObject, service.KindFile} {
+		rec := secret(sdb, "info/"+string(kind), "a ciphertext of some size")
+		rec.Kind = kind
+		mustPutSecret(t, s, rec)
+		next := secret(sdb, "info/"+string(kind), "the second one")
+		next.Kind, next.LastUpdatedBy, next.LastUpdatedAt = kind, "bob", at(200)
+		mustOK(t, "PutSecret", s.PutSecret(ctx, next, 1))
+		full, err := s.FindSecret(ctx, sdb.ID, rec.Path)
+		mustOK(t, "FindSecret", err)
+		info, err := s.FindSecretInfo(ctx, sdb.ID, rec.Path)
+		mustOK(t, "FindSecretInfo", err)
+		if info.Ciphertext != nil {
+			t.Fatalf("FindSecretInfo(%q): ciphertext %q, want none", rec.Path, info.Ciphertext)
+		}
+		full.Ciphertext = nil
+		wantEqual(t, "FindSecretInfo", info, full)
+	}
+}
+
+func testFindSecretInfoErrNotFound(t *testing.T, s service.Store) {
+	ctx := context.Background()
+	f := newFixture(t, s)
+	sdb := f.mustCreateSDB(t, f.apps, "Vault", "vault")
+	mustPutSecret(t, s, secret(sdb, "db/password", "x"))
+	mustOK(t, "DeleteSecret", s.DeleteSecret(ctx, sdb.ID, "vault/db/password", 1, "bob", at(300)))
+	mustPutSecret(t, s, secret(sdb, "db/user", "x"))
+	for _, tt := range []struct{ sdbID, path string }{
+		{sdb.ID, "vault/db/password"}, // deleted: only in the history
+		{sdb.ID, "vault/db"},
+		{sdb.ID, "vault/db/user/"},
+		{sdb.ID, "vault/DB/user"},
+		{sdb.ID, "vault/db/%"},
+		{cerberus.NewID(), "vault/db/user"},
+		{"\xff", "vault/db/user"},
+	} {
+		_, err := s.FindSecretInfo(ctx, tt.sdbID, tt.path)
+		wantCode(t, fmt.Sprintf("FindSecretInfo(%q, %q)", tt.sdbID, tt.path), err, cerberus.ECodeNotFound)
+	}
+}
+
 func testPutSecretCreate(t *testing.T, s service.Store) {
 	ctx := context.Background()
 	f := newFixture(t, s)

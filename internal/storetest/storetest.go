@@ -103,6 +103,10 @@ func RunConfig(t *testing.T, open func(t *testing.T) service.Store, cfg Config) 
 			{"ErrCategoryInvalid", testRestoreSDBErrCategoryInvalid},
 		}},
 		{"FindSecret", []testCase{{"ErrNotFound", testFindSecretErrNotFound}}},
+		{"FindSecretInfo", []testCase{
+			{"OK", testFindSecretInfoOK},
+			{"ErrNotFound", testFindSecretInfoErrNotFound},
+		}},
 		{"LastSecretVersion", []testCase{{"OK", testLastSecretVersion}}},
 		{"PutSecret", []testCase{
 			{"Create", testPutSecretCreate},
