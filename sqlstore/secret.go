@@ -79,6 +79,9 @@ func (db *DB) PutSecret(ctx context.Context, rec *service.SecretRecord, prev int
 	if rec.Version <= prev {
 		return fmt.Errorf("sqlstore: put secret: version %d does not follow %d", rec.Version, prev)
 	}
+	if db.maxValue > 0 && len(rec.Ciphertext) > db.maxValue {
+		return cerberus.Errorf(cerberus.ECodeTooLarge, "The value is larger than the database accepts (%d bytes).", db.maxValue)
+	}
 	if prev == 0 {
 		_, err := db.writeExec(ctx, `INSERT INTO secrets
 	(sdb_id, path, kind, version, ciphertext, size_bytes, created_by, last_updated_by, created_ts, last_updated_ts)

@@ -69,7 +69,14 @@ type DB struct {
 	read    *sql.DB
 	dialect dialect
 	stmts   stmtCache
+	// maxValue, if positive, bounds the ciphertext of a secret.
+	maxValue int
 }
+
+// LimitValues makes PutSecret refuse, with ECodeTooLarge, a ciphertext of
+// more than n bytes, before it reaches the database: for a database that
+// would otherwise drop the connection (MySQL past max_allowed_packet).
+func (db *DB) LimitValues(n int) { db.maxValue = n }
 
 // NewSQLite returns a DB over an SQLite database. Writes run on write, which
 // should hold a single connection that begins transactions with BEGIN

@@ -20,8 +20,10 @@
 // A value and the statement that carries it must fit in the server's
 // max_allowed_packet, which is 16 MiB by default in MariaDB (64 MiB in
 // MySQL 8). Secrets up to the API's largest limit of 16 MiB, with their
-// envelope, need max_allowed_packet = 32M or more on the server; a value
-// that does not fit fails with the code cerberus.ECodeTooLarge.
+// envelope, need max_allowed_packet = 32M or more on the server. Open reads
+// the server's max_allowed_packet, and a value of more than it less
+// PacketRoom fails with the code cerberus.ECodeTooLarge before it is sent:
+// past the limit, the server may drop the connection rather than answer.
 //
 // # Migrations
 //
@@ -59,6 +61,10 @@ const (
 	connMaxLifetime = 5 * time.Minute
 	connMaxIdleTime = time.Minute
 )
+
+// PacketRoom is what a statement needs in max_allowed_packet besides the
+// value it stores.
+const PacketRoom = 64 << 10
 
 // strictMode adds strict mode to the session's sql_mode.
 const strictMode = `CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES')`
@@ -112,6 +118,11 @@ func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
 	if err := db.Ping(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("mysql: connect to %s: %w", where, err), db.Close())
 	}
+	var maxPacket int
+	if err := h.QueryRowContext(ctx, `SELECT @@max_allowed_packet`).Scan(&maxPacket); err != nil {
+		return nil, errors.Join(fmt.Errorf("mysql: read max_allowed_packet of %s: %w", where, err), db.Close())
+	}
+	db.LimitValues(maxPacket - PacketRoom)
 	set, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("mysql: %w", err), db.Close())

@@ -47,18 +47,14 @@ func serverMaxPacket(t *testing.T) int {
 	return n
 }
 
-// packetRoom is what a statement needs in max_allowed_packet besides its
-// value.
-const packetRoom = 64 << 10
-
 // TestStore runs the conformance suite. Its largest value is 16 MiB if the
 // server's max_allowed_packet holds it, as it must for the API's largest
 // limit; otherwise the most that fits, and the test says so.
 func TestStore(t *testing.T) {
 	maxPacket := serverMaxPacket(t)
 	cfg := storetest.Config{}
-	if maxPacket < storetest.LargeValueSize+packetRoom {
-		cfg.LargeValueSize = maxPacket - packetRoom
+	if maxPacket < storetest.LargeValueSize+sqlmysql.PacketRoom {
+		cfg.LargeValueSize = maxPacket - sqlmysql.PacketRoom
 		t.Logf("max_allowed_packet is %d bytes: the largest value stored is %d bytes, not %d; set max_allowed_packet = 32M on the server for secrets of up to 16 MiB",
 			maxPacket, cfg.LargeValueSize, storetest.LargeValueSize)
 	}
