@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"path"
 
 	"github.com/cerberus-go/cerberus"
@@ -14,7 +15,7 @@ func (s *Service) ReadFile(ctx context.Context, p cerberus.SecretPath, versionID
 		return nil, err
 	}
 	v, err := s.readValue(ctx, sdb, p, KindFile, versionID, content)
-	if err == cerberus.ErrSecretNotFound {
+	if errors.Is(err, cerberus.ErrSecretNotFound) {
 		return nil, errFileNotFound(p)
 	} else if err != nil {
 		return nil, err

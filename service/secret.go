@@ -103,8 +103,8 @@ type value struct {
 
 // readValue reads the value of kind at p in sdb: the live one for versionID
 // "" or CurrentVersion, else the history record versionID, which must be of
-// kind (any kind if kind is ""). It opens the ciphertext only if open is true. Returns
-// ErrSecretNotFound if there is no such value.
+// kind (any kind if kind is ""). It opens the ciphertext only if open is
+// true. Returns ErrSecretNotFound if there is no such value.
 func (s *Service) readValue(ctx context.Context, sdb *cerberus.SDB, p cerberus.SecretPath, kind SecretKind, versionID string, open bool) (*value, error) {
 	if p.Sub == "" {
 		return nil, cerberus.ErrSecretNotFound

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/cerberus-go/cerberus"
@@ -21,7 +22,7 @@ func (s *Service) ListVersions(ctx context.Context, p cerberus.SecretPath, page 
 	if p.Sub != "" {
 		// The live value is the first of the list, then the history.
 		cur, err := s.readValue(ctx, sdb, p, "", cerberus.CurrentVersion, false)
-		if err != nil && err != cerberus.ErrSecretNotFound {
+		if err != nil && !errors.Is(err, cerberus.ErrSecretNotFound) {
 			return nil, err
 		}
 		limit, offset := page.Limit, page.Offset

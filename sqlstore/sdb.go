@@ -68,19 +68,27 @@ func (db *DB) CreateSDB(ctx context.Context, sdb *cerberus.SDB) (err error) {
 		if err := db.checkCategory(ctx, tx, sdb.CategoryID); err != nil {
 			return err
 		}
-		_, err := db.exec(ctx, tx, `INSERT INTO sdbs
-	(id, category_id, name, slug, description, path, created_by, last_updated_by, created_ts, last_updated_ts, max_versions)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			sdb.ID, sdb.CategoryID, sdb.Name, sdb.Slug, sdb.Description, sdb.Path,
-			sdb.CreatedBy, sdb.LastUpdatedBy, millis(sdb.CreatedAt), millis(sdb.LastUpdatedAt), sdb.MaxVersions)
-		if db.isUnique(err) {
-			return errDuplicateSDB()
-		}
-		if err != nil {
-			return fmt.Errorf("sqlstore: create sdb: %w", err)
+		if err := db.insertSDB(ctx, tx, sdb); err != nil {
+			return err
 		}
 		return db.insertGrants(ctx, tx, sdb)
 	})
+}
+
+// insertSDB stores the row of sdb, without its permissions.
+func (db *DB) insertSDB(ctx context.Context, tx *sql.Tx, sdb *cerberus.SDB) error {
+	_, err := db.exec(ctx, tx, `INSERT INTO sdbs
+	(id, category_id, name, slug, description, path, created_by, last_updated_by, created_ts, last_updated_ts, max_versions)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		sdb.ID, sdb.CategoryID, sdb.Name, sdb.Slug, sdb.Description, sdb.Path,
+		sdb.CreatedBy, sdb.LastUpdatedBy, millis(sdb.CreatedAt), millis(sdb.LastUpdatedAt), sdb.MaxVersions)
+	if db.isUnique(err) {
+		return errDuplicateSDB()
+	}
+	if err != nil {
+		return fmt.Errorf("sqlstore: store sdb: %w", err)
+	}
+	return nil
 }
 
 func errDuplicateSDB() error {
@@ -141,16 +149,8 @@ func (db *DB) RestoreSDB(ctx context.Context, sdb *cerberus.SDB) (err error) {
 			return err
 		}
 		if n == 0 {
-			_, err = db.exec(ctx, tx, `INSERT INTO sdbs
-	(id, category_id, name, slug, description, path, created_by, last_updated_by, created_ts, last_updated_ts, max_versions)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				sdb.ID, sdb.CategoryID, sdb.Name, sdb.Slug, sdb.Description, sdb.Path,
-				sdb.CreatedBy, sdb.LastUpdatedBy, millis(sdb.CreatedAt), millis(sdb.LastUpdatedAt), sdb.MaxVersions)
-			if db.isUnique(err) {
-				return errDuplicateSDB()
-			}
-			if err != nil {
-				return fmt.Errorf("sqlstore: restore sdb: %w", err)
+			if err := db.insertSDB(ctx, tx, sdb); err != nil {
+				return err
 			}
 		}
 		for _, table := range []string{"user_group_permissions", "iam_principal_permissions"} {
