@@ -42,11 +42,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -413,7 +416,11 @@ func (c *Client) attempt(ctx context.Context, r *request) (*Identity, *Error) {
 
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, retryable(errUnavailable(fmt.Sprintf("calling STS (%s): %v", who, transportError(ctx, err))))
+		e := errUnavailable(fmt.Sprintf("calling STS (%s): %v", who, transportError(ctx, err)))
+		if permanent(err) {
+			return nil, e
+		}
+		return nil, retryable(e)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxResponse+1))
@@ -468,6 +475,22 @@ func isThrottling(code string) bool {
 		return true
 	}
 	return false
+}
+
+// permanent reports whether a failed call would fail the same way if it
+// were made again at once: a host name that does not exist, or a
+// certificate that is not trusted. Timeouts, refused or reset connections
+// and temporary DNS failures may pass.
+func permanent(err error) bool {
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return dns.IsNotFound
+	}
+	var unknownCA x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var verify *tls.CertificateVerificationError
+	return errors.As(err, &unknownCA) || errors.As(err, &hostname) || errors.As(err, &invalid) || errors.As(err, &verify)
 }
 
 // transportError describes a failed call, telling a timeout of the attempt

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -470,6 +471,42 @@ func TestRetries(t *testing.T) {
 		}
 		if !strings.Contains(se.Reason(), "timed out") {
 			t.Errorf("reason %q does not say the attempt timed out", se.Reason())
+		}
+	})
+	// What would fail again at once is not retried.
+	t.Run("NoSuchHost", func(t *testing.T) {
+		tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return nil, &net.DNSError{Err: "no such host", Name: "sts.example.invalid", IsNotFound: true}
+		}}
+		c, s := mustClient(t, stsauth.Config{Endpoint: "https://sts.example.invalid", Transport: tr})
+		h := sdkSign(t, session, "us-west-2", time.Now(), false)
+		_, err := c.GetCallerIdentity(context.Background(), h)
+		checkError(t, err, cerberus.ECodeUnavailable, h)
+		if n := len(s.get()); n != 0 {
+			t.Errorf("slept %d times, want no retry", n)
+		}
+	})
+	t.Run("UntrustedCertificate", func(t *testing.T) {
+		srv := httptest.NewTLSServer(http.NotFoundHandler())
+		defer srv.Close()
+		c, s := mustClient(t, stsauth.Config{Endpoint: srv.URL})
+		h := sdkSign(t, session, "us-west-2", time.Now(), false)
+		_, err := c.GetCallerIdentity(context.Background(), h)
+		checkError(t, err, cerberus.ECodeUnavailable, h)
+		if n := len(s.get()); n != 0 {
+			t.Errorf("slept %d times, want no retry", n)
+		}
+	})
+	t.Run("TemporaryDNSFailure", func(t *testing.T) {
+		tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return nil, &net.DNSError{Err: "server misbehaving", Name: "sts.us-west-2.amazonaws.com", IsTemporary: true}
+		}}
+		c, s := mustClient(t, stsauth.Config{Endpoint: "https://sts.us-west-2.amazonaws.com", Transport: tr})
+		h := sdkSign(t, session, "us-west-2", time.Now(), false)
+		_, err := c.GetCallerIdentity(context.Background(), h)
+		checkError(t, err, cerberus.ECodeUnavailable, h)
+		if n := len(s.get()); n != 2 {
+			t.Errorf("slept %d times, want 2", n)
 		}
 	})
 	t.Run("Unreachable", func(t *testing.T) {
