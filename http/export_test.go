@@ -16,3 +16,6 @@ func ReadFilePart(w http.ResponseWriter, r *http.Request, max int) ([]byte, erro
 	s := &Server{maxFile: max}
 	return s.readFilePart(w, r)
 }
+
+// CleanPath is cleanPath, for its fuzz target.
+var CleanPath = cleanPath
