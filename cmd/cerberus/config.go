@@ -49,6 +49,8 @@ type Config struct {
 	KMSRate         float64
 	STSEndpoint     string
 	STSServerID     string
+	// AdminPasswordFile, if set, receives the first admin's password.
+	AdminPasswordFile string
 }
 
 // bindFlags declares the settings on fs. serverOnly settings are declared
@@ -83,6 +85,7 @@ func (c *Config) bindFlags(fs *pflag.FlagSet, server bool) {
 		fs.StringSliceVar(&c.AdminRoles, "admin-roles", nil, "IAM principal ARNs that are admins (comma-separated); an assumed-role session is one when its role is listed")
 		fs.StringVar(&c.STSEndpoint, "sts-endpoint", "", `STS endpoint URL for VPC or FIPS endpoints, may contain "{region}" (default https://sts.<region>.amazonaws.com)`)
 		fs.StringVar(&c.STSServerID, "sts-server-id", "", "if set, STS logins must sign the header X-Cerberus-Server-ID with this value")
+		fs.StringVar(&c.AdminPasswordFile, "admin-password-file", "", "on the first start, write the password of the user admin to this new file (mode 0600) instead of standard output")
 	}
 }
 
@@ -108,6 +111,10 @@ func (c *Config) resolve(fs *pflag.FlagSet, getenv func(string) string) error {
 	}
 	file := map[string]any{}
 	if c.ConfigFile != "" {
+		// It may hold the DSN and its password.
+		if err := checkPrivate(c.ConfigFile); err != nil {
+			return fmt.Errorf("config file: %w", err)
+		}
 		b, err := os.ReadFile(c.ConfigFile)
 		if err != nil {
 			return fmt.Errorf("cannot read the config file: %w", err)

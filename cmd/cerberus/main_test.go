@@ -267,6 +267,9 @@ func TestBadConfiguration(t *testing.T) {
 		if err := os.WriteFile(p, []byte(body), mode); err != nil {
 			t.Fatal(err)
 		}
+		if err := os.Chmod(p, mode); err != nil { // whatever the umask
+			t.Fatal(err)
+		}
 		return p
 	}
 	open := filepath.Join(dir, "open")
@@ -276,6 +279,10 @@ func TestBadConfiguration(t *testing.T) {
 	notDir := writeFile("notdir", "", 0o600)
 	unknown := writeFile("unknown.json", `{"listen":"127.0.0.1:1","colour":"blue"}`, 0o600)
 	notJSON := writeFile("bad.json", `listen: x`, 0o600)
+	// A config file may hold the DSN and its password: like the data
+	// directory's files, it must be private to its owner.
+	groupReadable := writeFile("group.json", `{"token-ttl":"2h"}`, 0o640)
+	otherWritable := writeFile("other.json", `{"token-ttl":"2h"}`, 0o602)
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -293,6 +300,8 @@ func TestBadConfiguration(t *testing.T) {
 		{"UnknownFileKey", map[string]string{"CERBERUS_CONFIG": unknown}, nil, `unknown setting "colour"`},
 		{"FileNotJSON", nil, []string{"--config", notJSON}, "not a JSON object"},
 		{"MissingFile", nil, []string{"--config", filepath.Join(dir, "missing.json")}, "cannot read the config file"},
+		{"ConfigGroupReadable", nil, []string{"--config", groupReadable}, "mode 0640): run chmod 600 " + groupReadable},
+		{"ConfigOtherWritableEnv", map[string]string{"CERBERUS_CONFIG": otherWritable}, nil, "mode 0602): run chmod 600 " + otherWritable},
 		{"UnknownFlag", nil, []string{"--colour", "blue"}, "unknown flag"},
 		{"ListenTaken", nil, nil, "cannot listen"},
 	}
@@ -306,7 +315,13 @@ func TestBadConfiguration(t *testing.T) {
 				s := startServer(t, filepath.Join(t.TempDir(), "d1"))
 				args = append(args, "--listen", strings.TrimPrefix(s.url, "http://"))
 			}
-			code, _, errOut := runCmd(t, "", func(k string) string { return tt.env[k] }, args...)
+			// A configuration wrongly accepted serves until the timeout,
+			// then exits 0: the test fails rather than hangs.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			var out, errBuf bytes.Buffer
+			code := run(ctx, args, strings.NewReader(""), &out, &errBuf, func(k string) string { return tt.env[k] })
+			errOut := errBuf.String()
 			if code == 0 || !strings.Contains(errOut, tt.want) {
 				t.Fatalf("exit %d, stderr %q; want failure mentioning %q", code, errOut, tt.want)
 			}

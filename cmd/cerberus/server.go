@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -32,8 +33,8 @@ type Main struct {
 	done    chan struct{}
 }
 
-// Open opens the backend, creates the first admin on a new directory, and
-// starts listening. It does not serve yet.
+// Open opens the backend, starts listening, and creates the first admin on
+// a new directory. It does not serve yet.
 func (m *Main) Open(ctx context.Context) (err error) {
 	sts, err := stsauth.NewClient(stsauth.Config{Endpoint: m.cfg.STSEndpoint, ServerID: m.cfg.STSServerID})
 	if err != nil {
@@ -48,16 +49,18 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			m.backend.Close()
 		}
 	}()
-	pw, err := m.backend.svc.BootstrapAdmin(ctx)
-	if err != nil {
-		return fmt.Errorf("create the first admin: %w", err)
-	}
 	if m.audit, err = openAuditLog(m.cfg.AuditLog, m.cfg.Data, m.out); err != nil {
 		return err
 	}
 	m.ln, err = net.Listen("tcp", m.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s (set --listen or CERBERUS_LISTEN): %w", m.cfg.Listen, err)
+	}
+	// Last of the steps that can fail, so that a failed start never
+	// leaves an admin whose password was not shown.
+	pw, pwFile, err := m.bootstrapAdmin(ctx)
+	if err != nil {
+		return err
 	}
 	svc := m.backend.svc
 	m.srv = &http.Server{
@@ -80,12 +83,66 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(m.logger.Handler(), slog.LevelWarn),
 	}
-	if pw != "" {
+	switch {
+	case pwFile != "":
+		fmt.Fprintf(m.out, "Created the user \"admin\" in group %q. Its password is in %s (mode 0600): read it, then delete the file.\n", m.cfg.AdminGroups[0], pwFile)
+		fmt.Fprintf(m.out, "Log in with: curl -u admin http://%s/v2/auth/user\n", m.Addr())
+	case pw != "":
 		fmt.Fprintf(m.out, "Created the user \"admin\" in group %q. Its password, shown only this once:\n\n    %s\n\n", m.cfg.AdminGroups[0], pw)
 		fmt.Fprintf(m.out, "Log in with: curl -u admin http://%s/v2/auth/user\n", m.Addr())
 	}
 	fmt.Fprintf(m.out, "Cerberus is serving http://%s (data in %s)\n", m.Addr(), m.cfg.Data)
 	return nil
+}
+
+// bootstrapAdmin creates the user admin when the user directory is empty.
+// It returns the password to print, or, with --admin-password-file, the
+// file it wrote the password to. The file must not exist: it is checked
+// (and created, mode 0600) before the admin is, so that a refusal leaves
+// no admin whose password nobody knows.
+func (m *Main) bootstrapAdmin(ctx context.Context) (pw, pwFile string, err error) {
+	path := m.cfg.AdminPasswordFile
+	if path == "" {
+		if pw, err = m.backend.svc.BootstrapAdmin(ctx); err != nil {
+			return "", "", fmt.Errorf("create the first admin: %w", err)
+		}
+		return pw, "", nil
+	}
+	users, err := m.backend.svc.Users(ctx)
+	if err != nil {
+		return "", "", fmt.Errorf("create the first admin: %w", err)
+	}
+	if len(users) > 0 {
+		return "", "", nil // not the first start: the file is not needed
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return "", "", fmt.Errorf("--admin-password-file (CERBERUS_ADMIN_PASSWORD_FILE) %s exists already: remove it or name a new file; the first admin's password is written only to a new file", path)
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("cannot create --admin-password-file (CERBERUS_ADMIN_PASSWORD_FILE): %w", err)
+	}
+	pw, err = m.backend.svc.BootstrapAdmin(ctx)
+	if err == nil && pw != "" {
+		_, err = f.WriteString(pw + "\n")
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return "", "", fmt.Errorf("created the user admin but could not write its password to %s (set a new one with: cerberus user passwd admin): %w", path, err)
+		}
+		return "", path, nil
+	}
+	// No password to keep: another node created the admin first, or it failed.
+	f.Close()
+	os.Remove(path)
+	if err != nil {
+		return "", "", fmt.Errorf("create the first admin: %w", err)
+	}
+	return "", "", nil
 }
 
 // Addr returns the address the server listens on.
