@@ -51,6 +51,9 @@ type Config struct {
 	STSServerID     string
 	// AdminPasswordFile, if set, receives the first admin's password.
 	AdminPasswordFile string
+	// AuditFailure is "closed" or "open": whether reads and writes of
+	// secrets and files whose audit event cannot be written are refused.
+	AuditFailure string
 }
 
 // bindFlags declares the settings on fs. serverOnly settings are declared
@@ -79,6 +82,7 @@ func (c *Config) bindFlags(fs *pflag.FlagSet, server bool) {
 		fs.StringVar(&c.BannerMessage, "banner-message", "", "message the dashboard shows to everyone (/v1/feature-flag)")
 		fs.StringVar(&c.SDBWarning, "sdb-warning-message", "", "message the dashboard shows on every safe deposit box (/v1/feature-flag)")
 		fs.StringVar(&c.AuditLog, "audit-log", "", `audit log file (default "<data>/audit.log"; "-" for standard output)`)
+		fs.StringVar(&c.AuditFailure, "audit-failure", "closed", `when the audit event of a read or write of a secret or a file cannot be written: "closed" answers 503 instead, "open" serves it and logs the loss`)
 		fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 		fs.DurationVar(&c.RequestTimeout, "request-timeout", 5*time.Second, "bound on the work of one request (database, KMS, STS), 1s to 60s: past it the request answers 503 rather than hang")
 		fs.DurationVar(&c.TokenCacheTTL, "token-cache-ttl", 5*time.Second, "how long a node trusts a cached token lookup (0 to 1m; 0 disables): a logout on another node takes effect here within it")
@@ -243,6 +247,9 @@ func (c *Config) validate(fs *pflag.FlagSet) error {
 		}
 		if _, err := stsauth.NewClient(stsauth.Config{Endpoint: c.STSEndpoint, ServerID: c.STSServerID}); err != nil {
 			bad("--sts-endpoint (CERBERUS_STS_ENDPOINT) or --sts-server-id (CERBERUS_STS_SERVER_ID): %v", err)
+		}
+		if c.AuditFailure != "closed" && c.AuditFailure != "open" {
+			bad("--audit-failure (CERBERUS_AUDIT_FAILURE) is %q; it must be closed or open", c.AuditFailure)
 		}
 		switch c.LogLevel {
 		case "debug", "info", "warn", "error":

@@ -295,6 +295,7 @@ func TestBadConfiguration(t *testing.T) {
 		{"ShortTTL", nil, []string{"--token-ttl", "30s"}, "between 5m and 24h"},
 		{"BadDurationEnv", map[string]string{"CERBERUS_TOKEN_TTL": "soon"}, nil, "CERBERUS_TOKEN_TTL"},
 		{"BadLogLevel", map[string]string{"CERBERUS_LOG_LEVEL": "loud"}, nil, "--log-level"},
+		{"BadAuditFailure", map[string]string{"CERBERUS_AUDIT_FAILURE": "ajar"}, nil, "--audit-failure (CERBERUS_AUDIT_FAILURE)"},
 		{"HugeSecrets", nil, []string{"--max-secret-size", "999999999"}, "--max-secret-size"},
 		{"EmptyAdminGroup", nil, []string{"--admin-groups", "a,,b"}, "--admin-groups"},
 		{"UnknownFileKey", map[string]string{"CERBERUS_CONFIG": unknown}, nil, `unknown setting "colour"`},

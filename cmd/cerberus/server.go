@@ -67,6 +67,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		Handler: cerberushttp.NewServer(cerberushttp.Config{
 			Auth: svc, SDBs: svc, Secrets: svc, Files: svc, Versions: svc, Admin: svc,
 			Audit:             audit.NewLogger(m.audit),
+			AuditFailOpen:     m.cfg.AuditFailure == "open",
 			Logger:            m.logger,
 			MaxSecretSize:     m.cfg.MaxSecretSize,
 			MaxFileSize:       m.cfg.MaxFileSize,
