@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -55,6 +56,13 @@ type Config struct {
 	// Health checks the dependencies (the database) for /healthcheck; nil
 	// means always healthy.
 	Health func(ctx context.Context) error
+	// TrustedProxies are the addresses of the proxies in front of the
+	// server. Only on a connection from one of them is X-Forwarded-For
+	// believed: the client IP (of the audit event and of
+	// cerberus.ClientIPFromContext) is then the address nearest to the
+	// server in that header that is not itself a trusted proxy. Empty
+	// means that the client IP is the remote address of the connection.
+	TrustedProxies []netip.Prefix
 	// RequestTimeout bounds the work of one request (database, KMS, STS):
 	// past it, the request answers 503 rather than hang. Zero means
 	// DefaultRequestTimeout.
@@ -76,9 +84,11 @@ type Server struct {
 	// auditFailOpen serves secrets and files whose event is lost.
 	auditFailOpen bool
 	logger        *slog.Logger
-	maxBody       int
-	maxFile       int
-	now           func() time.Time
+	// trustedProxies are believed about X-Forwarded-For.
+	trustedProxies []netip.Prefix
+	maxBody        int
+	maxFile        int
+	now            func() time.Time
 
 	version, bannerMessage, sdbWarningMessage string
 	health                                    func(ctx context.Context) error
@@ -97,7 +107,7 @@ func NewServer(cfg Config) *Server {
 	s := &Server{
 		auth: cfg.Auth, sdbs: cfg.SDBs, secrets: cfg.Secrets, files: cfg.Files, versions: cfg.Versions, admin: cfg.Admin,
 		audit: cfg.Audit, auditFailOpen: cfg.AuditFailOpen, logger: cfg.Logger, maxBody: cfg.MaxSecretSize, maxFile: cfg.MaxFileSize,
-		now: cfg.Now, health: cfg.Health, timeout: cfg.RequestTimeout,
+		now: cfg.Now, health: cfg.Health, timeout: cfg.RequestTimeout, trustedProxies: cfg.TrustedProxies,
 		version: cfg.Version, bannerMessage: cfg.BannerMessage, sdbWarningMessage: cfg.SDBWarningMessage,
 		mux: http.NewServeMux(),
 	}
@@ -203,10 +213,11 @@ func (s *Server) routes() {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.now()
+	ip, ipText := s.clientIP(r)
 	ev := &audit.Event{
 		Time:          start.UTC(),
 		RequestID:     cerberus.NewID(),
-		ClientIP:      clientIP(r),
+		ClientIP:      ipText,
 		XForwardedFor: bounded(r.Header.Get("X-Forwarded-For"), 512),
 		Client:        bounded(r.Header.Get("X-Cerberus-Client"), 256),
 		Method:        r.Method,
@@ -214,6 +225,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 	defer cancel()
+	if ip.IsValid() {
+		ctx = cerberus.NewContextWithClientIP(ctx, ip)
+	}
 	r = r.WithContext(audit.NewContext(context.WithValue(ctx, requestIDKey{}, ev.RequestID), ev))
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	rec.Header().Set("X-Refresh-Token", "false")
@@ -342,12 +356,64 @@ func (w *statusRecorder) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+// clientIP returns the address of the caller of r, and its text for the
+// audit event: the remote address of the connection, unless that is a
+// trusted proxy. Then X-Forwarded-For is read from its end, where each
+// proxy appends the address it received the request from: the client is
+// the nearest address that is not a trusted proxy (what a caller wrote in
+// the header itself lies further left, and is ignored). If every address
+// is trusted, it is the farthest one; if the next address cannot be read,
+// it is the last trusted proxy. ip is not valid when the remote address is
+// not an IP address (then the text is the remote address).
+func (s *Server) clientIP(r *http.Request) (ip netip.Addr, text string) {
+	remote, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			return netip.Addr{}, r.RemoteAddr
+		}
+		return netip.Addr{}, host
 	}
-	return host
+	ip = remote.Addr().Unmap()
+	if !s.trustedProxy(ip) {
+		return ip, ip.String()
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if hop == "" && len(hops) == 1 {
+			break // no header
+		}
+		next, ok := parseHop(hop)
+		if !ok {
+			break
+		}
+		ip = next
+		if !s.trustedProxy(ip) {
+			break
+		}
+	}
+	return ip, ip.String()
+}
+
+// parseHop reads an address of X-Forwarded-For, with or without a port.
+func parseHop(hop string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(hop); err == nil {
+		return a.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(hop); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	return netip.Addr{}, false
+}
+
+func (s *Server) trustedProxy(ip netip.Addr) bool {
+	for _, p := range s.trustedProxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 func bounded(s string, n int) string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"slices"
 	"sort"
@@ -54,6 +55,9 @@ type Config struct {
 	// AuditFailure is "closed" or "open": whether reads and writes of
 	// secrets and files whose audit event cannot be written are refused.
 	AuditFailure string
+	// TrustedProxies are the CIDRs (or addresses) of the proxies whose
+	// X-Forwarded-For names the client.
+	TrustedProxies []string
 }
 
 // bindFlags declares the settings on fs. serverOnly settings are declared
@@ -89,6 +93,7 @@ func (c *Config) bindFlags(fs *pflag.FlagSet, server bool) {
 		fs.StringSliceVar(&c.AdminRoles, "admin-roles", nil, "IAM principal ARNs that are admins (comma-separated); an assumed-role session is one when its role is listed")
 		fs.StringVar(&c.STSEndpoint, "sts-endpoint", "", `STS endpoint URL for VPC or FIPS endpoints, may contain "{region}" (default https://sts.<region>.amazonaws.com)`)
 		fs.StringVar(&c.STSServerID, "sts-server-id", "", "if set, STS logins must sign the header X-Cerberus-Server-ID with this value")
+		fs.StringSliceVar(&c.TrustedProxies, "trusted-proxies", nil, "CIDRs or addresses of the proxies in front of the server (comma-separated): only on their connections does X-Forwarded-For name the client IP")
 		fs.StringVar(&c.AdminPasswordFile, "admin-password-file", "", "on the first start, write the password of the user admin to this new file (mode 0600) instead of standard output")
 	}
 }
@@ -99,6 +104,26 @@ func (c *Config) secretBodies() cerberus.BodyRule {
 		return cerberus.BodyAny
 	}
 	return cerberus.BodyObject
+}
+
+// parsePrefixes reads CIDRs such as 10.0.0.0/8; a bare address is a
+// prefix of its own.
+func parsePrefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a CIDR such as 10.0.0.0/8 nor an IP address", s)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 func envName(flag string) string {
@@ -247,6 +272,9 @@ func (c *Config) validate(fs *pflag.FlagSet) error {
 		}
 		if _, err := stsauth.NewClient(stsauth.Config{Endpoint: c.STSEndpoint, ServerID: c.STSServerID}); err != nil {
 			bad("--sts-endpoint (CERBERUS_STS_ENDPOINT) or --sts-server-id (CERBERUS_STS_SERVER_ID): %v", err)
+		}
+		if _, err := parsePrefixes(c.TrustedProxies); err != nil {
+			bad("--trusted-proxies (CERBERUS_TRUSTED_PROXIES): %v", err)
 		}
 		if c.AuditFailure != "closed" && c.AuditFailure != "open" {
 			bad("--audit-failure (CERBERUS_AUDIT_FAILURE) is %q; it must be closed or open", c.AuditFailure)

@@ -295,6 +295,7 @@ func TestBadConfiguration(t *testing.T) {
 		{"ShortTTL", nil, []string{"--token-ttl", "30s"}, "between 5m and 24h"},
 		{"BadDurationEnv", map[string]string{"CERBERUS_TOKEN_TTL": "soon"}, nil, "CERBERUS_TOKEN_TTL"},
 		{"BadLogLevel", map[string]string{"CERBERUS_LOG_LEVEL": "loud"}, nil, "--log-level"},
+		{"BadTrustedProxy", nil, []string{"--trusted-proxies", "10.0.0.0/8,proxy.example.com"}, `--trusted-proxies (CERBERUS_TRUSTED_PROXIES): "proxy.example.com" is neither`},
 		{"BadAuditFailure", map[string]string{"CERBERUS_AUDIT_FAILURE": "ajar"}, nil, "--audit-failure (CERBERUS_AUDIT_FAILURE)"},
 		{"HugeSecrets", nil, []string{"--max-secret-size", "999999999"}, "--max-secret-size"},
 		{"EmptyAdminGroup", nil, []string{"--admin-groups", "a,,b"}, "--admin-groups"},

@@ -62,6 +62,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	proxies, err := parsePrefixes(m.cfg.TrustedProxies)
+	if err != nil {
+		return err // validated already
+	}
 	svc := m.backend.svc
 	m.srv = &http.Server{
 		Handler: cerberushttp.NewServer(cerberushttp.Config{
@@ -76,6 +80,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			SDBWarningMessage: m.cfg.SDBWarning,
 			Health:            m.backend.store.Ping,
 			RequestTimeout:    m.cfg.RequestTimeout,
+			TrustedProxies:    proxies,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
