@@ -58,6 +58,9 @@ type Config struct {
 	// TrustedProxies are the CIDRs (or addresses) of the proxies whose
 	// X-Forwarded-For names the client.
 	TrustedProxies []string
+	// TLSCert and TLSKey are the PEM files of the certificate (chain) and
+	// key to serve HTTPS with; none serves HTTP.
+	TLSCert, TLSKey string
 }
 
 // bindFlags declares the settings on fs. serverOnly settings are declared
@@ -93,6 +96,8 @@ func (c *Config) bindFlags(fs *pflag.FlagSet, server bool) {
 		fs.StringSliceVar(&c.AdminRoles, "admin-roles", nil, "IAM principal ARNs that are admins (comma-separated); an assumed-role session is one when its role is listed")
 		fs.StringVar(&c.STSEndpoint, "sts-endpoint", "", `STS endpoint URL for VPC or FIPS endpoints, may contain "{region}" (default https://sts.<region>.amazonaws.com)`)
 		fs.StringVar(&c.STSServerID, "sts-server-id", "", "if set, STS logins must sign the header X-Cerberus-Server-ID with this value")
+		fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM file of the TLS certificate, followed by its intermediates: serve HTTPS (with --tls-key; SIGHUP reloads both)")
+		fs.StringVar(&c.TLSKey, "tls-key", "", "PEM file of the TLS certificate's private key, private to its owner (mode 0600)")
 		fs.StringSliceVar(&c.TrustedProxies, "trusted-proxies", nil, "CIDRs or addresses of the proxies in front of the server (comma-separated): only on their connections does X-Forwarded-For name the client IP")
 		fs.StringVar(&c.AdminPasswordFile, "admin-password-file", "", "on the first start, write the password of the user admin to this new file (mode 0600) instead of standard output")
 	}
@@ -272,6 +277,9 @@ func (c *Config) validate(fs *pflag.FlagSet) error {
 		}
 		if _, err := stsauth.NewClient(stsauth.Config{Endpoint: c.STSEndpoint, ServerID: c.STSServerID}); err != nil {
 			bad("--sts-endpoint (CERBERUS_STS_ENDPOINT) or --sts-server-id (CERBERUS_STS_SERVER_ID): %v", err)
+		}
+		if (c.TLSCert == "") != (c.TLSKey == "") {
+			bad("--tls-cert (CERBERUS_TLS_CERT) and --tls-key (CERBERUS_TLS_KEY) go together: set both to serve HTTPS, or neither")
 		}
 		if _, err := parsePrefixes(c.TrustedProxies); err != nil {
 			bad("--trusted-proxies (CERBERUS_TRUSTED_PROXIES): %v", err)

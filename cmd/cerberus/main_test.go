@@ -51,9 +51,9 @@ func runCmd(t *testing.T, stdin string, getenv func(string) string, args ...stri
 }
 
 type server struct {
-	url, password string
-	stdout        *syncBuffer
-	stop          func() int
+	url, password  string
+	stdout, stderr *syncBuffer
+	stop           func() int
 }
 
 // startServer runs `cerberus server` in-process on a free port.
@@ -64,7 +64,7 @@ func startServer(t *testing.T, data string, extra ...string) *server {
 	done := make(chan int, 1)
 	args := append([]string{"server", "--listen", "127.0.0.1:0", "--data", data}, extra...)
 	go func() { done <- run(ctx, args, strings.NewReader(""), out, errOut, noEnv) }()
-	serving := regexp.MustCompile(`Cerberus is serving (http://\S+)`)
+	serving := regexp.MustCompile(`Cerberus is serving (https?://\S+)`)
 	deadline := time.Now().Add(10 * time.Second)
 	for !serving.MatchString(out.String()) {
 		select {
@@ -79,7 +79,7 @@ func startServer(t *testing.T, data string, extra ...string) *server {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	s := &server{url: serving.FindStringSubmatch(out.String())[1], stdout: out}
+	s := &server{url: serving.FindStringSubmatch(out.String())[1], stdout: out, stderr: errOut}
 	if m := regexp.MustCompile(`shown only this once:\s+(\S+)`).FindStringSubmatch(out.String()); m != nil {
 		s.password = m[1]
 	}
@@ -295,6 +295,8 @@ func TestBadConfiguration(t *testing.T) {
 		{"ShortTTL", nil, []string{"--token-ttl", "30s"}, "between 5m and 24h"},
 		{"BadDurationEnv", map[string]string{"CERBERUS_TOKEN_TTL": "soon"}, nil, "CERBERUS_TOKEN_TTL"},
 		{"BadLogLevel", map[string]string{"CERBERUS_LOG_LEVEL": "loud"}, nil, "--log-level"},
+		{"TLSCertWithoutKey", nil, []string{"--tls-cert", filepath.Join(dir, "tls.crt")}, "--tls-cert (CERBERUS_TLS_CERT) and --tls-key (CERBERUS_TLS_KEY) go together"},
+		{"TLSKeyWithoutCert", map[string]string{"CERBERUS_TLS_KEY": filepath.Join(dir, "tls.key")}, nil, "--tls-cert (CERBERUS_TLS_CERT) and --tls-key (CERBERUS_TLS_KEY) go together"},
 		{"BadTrustedProxy", nil, []string{"--trusted-proxies", "10.0.0.0/8,proxy.example.com"}, `--trusted-proxies (CERBERUS_TRUSTED_PROXIES): "proxy.example.com" is neither`},
 		{"BadAuditFailure", map[string]string{"CERBERUS_AUDIT_FAILURE": "ajar"}, nil, "--audit-failure (CERBERUS_AUDIT_FAILURE)"},
 		{"HugeSecrets", nil, []string{"--max-secret-size", "999999999"}, "--max-secret-size"},
