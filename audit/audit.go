@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -71,6 +72,34 @@ func (e *Event) SetReason(reason string) {
 	e.mu.Lock()
 	e.Reason = reason
 	e.mu.Unlock()
+}
+
+// LogValue gives the event's fields to a line of the server log, where an
+// event that the audit log could not take is kept.
+func (e *Event) LogValue() slog.Value {
+	if e == nil {
+		return slog.Value{}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slog.GroupValue(
+		slog.Time("time", e.Time),
+		slog.String("request_id", e.RequestID),
+		slog.String("principal_type", e.PrincipalType),
+		slog.String("principal_name", e.PrincipalName),
+		slog.Bool("principal_is_admin", e.IsAdmin),
+		slog.String("client_ip", e.ClientIP),
+		slog.String("x_forwarded_for", e.XForwardedFor),
+		slog.String("client_version", e.Client),
+		slog.String("http_method", e.Method),
+		slog.String("path", e.Path),
+		slog.String("action", e.Action),
+		slog.String("sdb_id", e.SDBID),
+		slog.Int("status_code", e.Status),
+		slog.Bool("was_success", e.Success),
+		slog.String("reason", e.Reason),
+		slog.Float64("duration_ms", e.DurationMS),
+	)
 }
 
 type eventKey struct{}

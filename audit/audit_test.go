@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -58,4 +60,40 @@ func TestNilEventSettersDoNothing(t *testing.T) {
 	e.SetSDB("x")
 	e.SetReason("x")
 	e.SetPrincipal("USER", "x", true)
+}
+
+// TestEventLogValue checks that the server log line of an event that the
+// audit log could not take holds every field of the event, by its name in
+// the audit log.
+func TestEventLogValue(t *testing.T) {
+	e := &audit.Event{Time: time.Unix(1, 0).UTC(), RequestID: "r-1", ClientIP: "192.0.2.1", XForwardedFor: "198.51.100.7",
+		Client: "go/1", Method: "GET", Path: "/v1/secret/app/x/y", Status: 200, Success: true, DurationMS: 1.5}
+	e.SetPrincipal("USER", "alice", true)
+	e.SetAction("read secret")
+	e.SetSDB("sdb-1")
+	e.SetReason("why")
+	var want map[string]any
+	b, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &want); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("lost", "event", e)
+	var line struct {
+		Event map[string]any `json:"event"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatalf("log line %q: %v", buf.String(), err)
+	}
+	for k, v := range want {
+		if got, ok := line.Event[k]; !ok || fmt.Sprint(got) != fmt.Sprint(v) {
+			t.Errorf("event.%s in the log line = %v, want %v (as in the audit log)", k, got, v)
+		}
+	}
+	if len(line.Event) != len(want) {
+		t.Errorf("the log line has %d fields of the event, the audit log %d: %v", len(line.Event), len(want), line.Event)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -33,7 +34,12 @@ type Config struct {
 	Versions cerberus.VersionService
 	Admin    cerberus.AdminService
 	Audit    Auditor
-	Logger   *slog.Logger
+	// AuditFailOpen serves reads and writes of secrets and files whose
+	// audit event cannot be written, logging the loss. By default (false)
+	// they fail closed: the event is written before the body is sent, and
+	// a request whose event cannot be written is answered 503 instead.
+	AuditFailOpen bool
+	Logger        *slog.Logger
 	// MaxSecretSize bounds a secret body in bytes.
 	MaxSecretSize int
 	// MaxFileSize bounds an uploaded file in bytes; zero means
@@ -50,6 +56,13 @@ type Config struct {
 	// Health checks the dependencies (the database) for /healthcheck; nil
 	// means always healthy.
 	Health func(ctx context.Context) error
+	// TrustedProxies are the addresses of the proxies in front of the
+	// server. Only on a connection from one of them is X-Forwarded-For
+	// believed: the client IP (of the audit event and of
+	// cerberus.ClientIPFromContext) is then the address nearest to the
+	// server in that header that is not itself a trusted proxy. Empty
+	// means that the client IP is the remote address of the connection.
+	TrustedProxies []netip.Prefix
 	// RequestTimeout bounds the work of one request (database, KMS, STS):
 	// past it, the request answers 503 rather than hang. Zero means
 	// DefaultRequestTimeout.
@@ -68,10 +81,14 @@ type Server struct {
 	versions cerberus.VersionService
 	admin    cerberus.AdminService
 	audit    Auditor
-	logger   *slog.Logger
-	maxBody  int
-	maxFile  int
-	now      func() time.Time
+	// auditFailOpen serves secrets and files whose event is lost.
+	auditFailOpen bool
+	logger        *slog.Logger
+	// trustedProxies are believed about X-Forwarded-For.
+	trustedProxies []netip.Prefix
+	maxBody        int
+	maxFile        int
+	now            func() time.Time
 
 	version, bannerMessage, sdbWarningMessage string
 	health                                    func(ctx context.Context) error
@@ -89,8 +106,8 @@ const maxPathLength = 2048
 func NewServer(cfg Config) *Server {
 	s := &Server{
 		auth: cfg.Auth, sdbs: cfg.SDBs, secrets: cfg.Secrets, files: cfg.Files, versions: cfg.Versions, admin: cfg.Admin,
-		audit: cfg.Audit, logger: cfg.Logger, maxBody: cfg.MaxSecretSize, maxFile: cfg.MaxFileSize,
-		now: cfg.Now, health: cfg.Health, timeout: cfg.RequestTimeout,
+		audit: cfg.Audit, auditFailOpen: cfg.AuditFailOpen, logger: cfg.Logger, maxBody: cfg.MaxSecretSize, maxFile: cfg.MaxFileSize,
+		now: cfg.Now, health: cfg.Health, timeout: cfg.RequestTimeout, trustedProxies: cfg.TrustedProxies,
 		version: cfg.Version, bannerMessage: cfg.BannerMessage, sdbWarningMessage: cfg.SDBWarningMessage,
 		mux: http.NewServeMux(),
 	}
@@ -155,17 +172,19 @@ func (s *Server) routes() {
 	// The routes of paths inside SDBs. The prefix itself (such as
 	// "/v1/secret") is a route too, so that the mux does not redirect it to
 	// the prefix with a slash (which cleanPath turns back): it answers 400.
+	// The reads and writes of secrets and files are audited before their
+	// answer is sent (auditFirst).
 	for _, rt := range []route{
-		{[]string{"GET"}, "/v1/secret", s.authed(s.handleReadSecret)},
-		{[]string{"PUT", "POST"}, "/v1/secret", s.authed(s.handleWriteSecret)},
-		{[]string{"DELETE"}, "/v1/secret", s.authed(s.handleDeleteSecret)},
-		{[]string{"GET"}, "/v1/secure-file", s.authed(s.handleReadFile)}, // and HEAD
-		{[]string{"PUT", "POST"}, "/v1/secure-file", s.authed(s.handleWriteFile)},
-		{[]string{"DELETE"}, "/v1/secure-file", s.authed(s.handleDeleteFile)},
+		{[]string{"GET"}, "/v1/secret", s.auditFirst(s.authed(s.handleReadSecret))},
+		{[]string{"PUT", "POST"}, "/v1/secret", s.auditFirst(s.authed(s.handleWriteSecret))},
+		{[]string{"DELETE"}, "/v1/secret", s.auditFirst(s.authed(s.handleDeleteSecret))},
+		{[]string{"GET"}, "/v1/secure-file", s.auditFirst(s.authed(s.handleReadFile))}, // and HEAD
+		{[]string{"PUT", "POST"}, "/v1/secure-file", s.auditFirst(s.authed(s.handleWriteFile))},
+		{[]string{"DELETE"}, "/v1/secure-file", s.auditFirst(s.authed(s.handleDeleteFile))},
 		{[]string{"GET"}, "/v1/secure-files", s.authed(s.handleListFiles)},
 		{[]string{"GET"}, "/v1/secret-versions", s.authed(s.handleListVersions)},
-		{[]string{"POST"}, "/v1/secret-versions", s.authed(s.handleVersionAction)},
-		{[]string{"DELETE"}, "/v1/secret-versions", s.authed(s.handlePruneVersions)},
+		{[]string{"POST"}, "/v1/secret-versions", s.auditFirst(s.authed(s.handleVersionAction))},
+		{[]string{"DELETE"}, "/v1/secret-versions", s.auditFirst(s.authed(s.handlePruneVersions))},
 	} {
 		for _, m := range rt.methods {
 			s.mux.HandleFunc(m+" "+rt.path, rt.h)
@@ -194,10 +213,11 @@ func (s *Server) routes() {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.now()
+	ip, ipText := s.clientIP(r)
 	ev := &audit.Event{
 		Time:          start.UTC(),
 		RequestID:     cerberus.NewID(),
-		ClientIP:      clientIP(r),
+		ClientIP:      ipText,
 		XForwardedFor: bounded(r.Header.Get("X-Forwarded-For"), 512),
 		Client:        bounded(r.Header.Get("X-Cerberus-Client"), 256),
 		Method:        r.Method,
@@ -205,10 +225,44 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 	defer cancel()
+	if ip.IsValid() {
+		ctx = cerberus.NewContextWithClientIP(ctx, ip)
+	}
 	r = r.WithContext(audit.NewContext(context.WithValue(ctx, requestIDKey{}, ev.RequestID), ev))
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	rec.Header().Set("X-Refresh-Token", "false")
 	rec.Header().Set("X-Request-Id", ev.RequestID)
+	// logEvent writes the event of the request, answered with status. An
+	// event that cannot be written goes to the server log instead.
+	logEvent := func(status int) error {
+		rec.audited = true
+		ev.Status = status
+		ev.Success = status < 400
+		ev.DurationMS = float64(s.now().Sub(start).Microseconds()) / 1000
+		if s.audit == nil {
+			return nil
+		}
+		err := s.audit.Log(ev)
+		if err != nil {
+			s.logger.ErrorContext(r.Context(), "write audit event", "request_id", ev.RequestID, "err", err, "event", ev)
+		}
+		return err
+	}
+	// Before the header of an auditFirst route is sent: the answer is
+	// withheld if its event cannot be written.
+	rec.beforeHeader = func(status int) bool {
+		if logEvent(status) == nil {
+			return true
+		}
+		s.logger.ErrorContext(r.Context(), "answered 503: the audit event could not be written", "request_id", ev.RequestID, "status_withheld", status)
+		kept := map[string]string{"X-Refresh-Token": "false", "X-Request-Id": ev.RequestID}
+		clear(rec.Header())
+		for k, v := range kept {
+			rec.Header().Set(k, v)
+		}
+		s.writeError(rec.ResponseWriter, r, errAuditUnavailable)
+		return false
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -219,13 +273,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				s.writeError(rec, r, errors.New("panic"))
 			}
 		}
-		ev.Status = rec.status
-		ev.Success = rec.status < 400
-		ev.DurationMS = float64(s.now().Sub(start).Microseconds()) / 1000
-		if s.audit != nil {
-			if err := s.audit.Log(ev); err != nil {
-				s.logger.ErrorContext(r.Context(), "write audit event", "request_id", ev.RequestID, "err", err)
-			}
+		if rec.auditFirst && !rec.wrote {
+			rec.WriteHeader(rec.status) // the handler wrote nothing
+		}
+		if !rec.audited {
+			_ = logEvent(rec.status)
 		}
 	}()
 	clean, err := cleanPath(r.URL)
@@ -244,30 +296,124 @@ func requestID(r *http.Request) string {
 	return id
 }
 
+// errAuditUnavailable answers a read or write of a secret or a file whose
+// audit event could not be written.
+var errAuditUnavailable = cerberus.Errorf(cerberus.ECodeUnavailable,
+	"The request could not be recorded in the audit log, so its answer is withheld (a write may have been applied). Retry later.")
+
+// auditFirst marks the routes whose audit event must be written before
+// their answer is sent: the reads and writes of secrets and files. Unless
+// the server fails open, such a request whose event cannot be written is
+// answered 503 instead of its answer.
+func (s *Server) auditFirst(h http.HandlerFunc) http.HandlerFunc {
+	if s.auditFailOpen {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		if rec, ok := w.(*statusRecorder); ok { // always, from ServeHTTP
+			rec.auditFirst = true
+		}
+		h(w, r)
+	}
+}
+
+// statusRecorder records the status of a response and, on auditFirst
+// routes, runs beforeHeader before the header is sent: if it refuses, the
+// handler's answer is dropped.
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
 	wrote  bool
+
+	auditFirst   bool
+	beforeHeader func(status int) bool
+	audited      bool // the event was written, or its loss handled
+	refused      bool // beforeHeader answered instead of the handler
 }
 
 func (w *statusRecorder) WriteHeader(code int) {
-	if !w.wrote {
-		w.status, w.wrote = code, true
+	if w.wrote {
+		if !w.refused {
+			w.ResponseWriter.WriteHeader(code) // superfluous: net/http logs it
+		}
+		return
+	}
+	w.status, w.wrote = code, true
+	if w.auditFirst && !w.beforeHeader(code) {
+		w.status, w.refused = http.StatusServiceUnavailable, true
+		return
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusRecorder) Write(b []byte) (int, error) {
-	w.wrote = true
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.refused {
+		return 0, errAuditUnavailable
+	}
 	return w.ResponseWriter.Write(b)
 }
 
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+// clientIP returns the address of the caller of r, and its text for the
+// audit event: the remote address of the connection, unless that is a
+// trusted proxy. Then X-Forwarded-For is read from its end, where each
+// proxy appends the address it received the request from: the client is
+// the nearest address that is not a trusted proxy (what a caller wrote in
+// the header itself lies further left, and is ignored). If every address
+// is trusted, it is the farthest one; if the next address cannot be read,
+// it is the last trusted proxy. ip is not valid when the remote address is
+// not an IP address (then the text is the remote address).
+func (s *Server) clientIP(r *http.Request) (ip netip.Addr, text string) {
+	remote, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			return netip.Addr{}, r.RemoteAddr
+		}
+		return netip.Addr{}, host
 	}
-	return host
+	ip = remote.Addr().Unmap()
+	if !s.trustedProxy(ip) {
+		return ip, ip.String()
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if hop == "" && len(hops) == 1 {
+			break // no header
+		}
+		next, ok := parseHop(hop)
+		if !ok {
+			break
+		}
+		ip = next
+		if !s.trustedProxy(ip) {
+			break
+		}
+	}
+	return ip, ip.String()
+}
+
+// parseHop reads an address of X-Forwarded-For, with or without a port.
+func parseHop(hop string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(hop); err == nil {
+		return a.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(hop); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	return netip.Addr{}, false
+}
+
+func (s *Server) trustedProxy(ip netip.Addr) bool {
+	for _, p := range s.trustedProxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 func bounded(s string, n int) string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"slices"
 	"sort"
@@ -49,6 +50,17 @@ type Config struct {
 	KMSRate         float64
 	STSEndpoint     string
 	STSServerID     string
+	// AdminPasswordFile, if set, receives the first admin's password.
+	AdminPasswordFile string
+	// AuditFailure is "closed" or "open": whether reads and writes of
+	// secrets and files whose audit event cannot be written are refused.
+	AuditFailure string
+	// TrustedProxies are the CIDRs (or addresses) of the proxies whose
+	// X-Forwarded-For names the client.
+	TrustedProxies []string
+	// TLSCert and TLSKey are the PEM files of the certificate (chain) and
+	// key to serve HTTPS with; none serves HTTP.
+	TLSCert, TLSKey string
 }
 
 // bindFlags declares the settings on fs. serverOnly settings are declared
@@ -77,12 +89,17 @@ func (c *Config) bindFlags(fs *pflag.FlagSet, server bool) {
 		fs.StringVar(&c.BannerMessage, "banner-message", "", "message the dashboard shows to everyone (/v1/feature-flag)")
 		fs.StringVar(&c.SDBWarning, "sdb-warning-message", "", "message the dashboard shows on every safe deposit box (/v1/feature-flag)")
 		fs.StringVar(&c.AuditLog, "audit-log", "", `audit log file (default "<data>/audit.log"; "-" for standard output)`)
+		fs.StringVar(&c.AuditFailure, "audit-failure", "closed", `when the audit event of a read or write of a secret or a file cannot be written: "closed" answers 503 instead, "open" serves it and logs the loss`)
 		fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 		fs.DurationVar(&c.RequestTimeout, "request-timeout", 5*time.Second, "bound on the work of one request (database, KMS, STS), 1s to 60s: past it the request answers 503 rather than hang")
 		fs.DurationVar(&c.TokenCacheTTL, "token-cache-ttl", 5*time.Second, "how long a node trusts a cached token lookup (0 to 1m; 0 disables): a logout on another node takes effect here within it")
 		fs.StringSliceVar(&c.AdminRoles, "admin-roles", nil, "IAM principal ARNs that are admins (comma-separated); an assumed-role session is one when its role is listed")
 		fs.StringVar(&c.STSEndpoint, "sts-endpoint", "", `STS endpoint URL for VPC or FIPS endpoints, may contain "{region}" (default https://sts.<region>.amazonaws.com)`)
 		fs.StringVar(&c.STSServerID, "sts-server-id", "", "if set, STS logins must sign the header X-Cerberus-Server-ID with this value")
+		fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM file of the TLS certificate, followed by its intermediates: serve HTTPS (with --tls-key; SIGHUP reloads both)")
+		fs.StringVar(&c.TLSKey, "tls-key", "", "PEM file of the TLS certificate's private key, private to its owner (mode 0600)")
+		fs.StringSliceVar(&c.TrustedProxies, "trusted-proxies", nil, "CIDRs or addresses of the proxies in front of the server (comma-separated): only on their connections does X-Forwarded-For name the client IP")
+		fs.StringVar(&c.AdminPasswordFile, "admin-password-file", "", "on the first start, write the password of the user admin to this new file (mode 0600) instead of standard output")
 	}
 }
 
@@ -92,6 +109,26 @@ func (c *Config) secretBodies() cerberus.BodyRule {
 		return cerberus.BodyAny
 	}
 	return cerberus.BodyObject
+}
+
+// parsePrefixes reads CIDRs such as 10.0.0.0/8; a bare address is a
+// prefix of its own.
+func parsePrefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a CIDR such as 10.0.0.0/8 nor an IP address", s)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 func envName(flag string) string {
@@ -108,6 +145,10 @@ func (c *Config) resolve(fs *pflag.FlagSet, getenv func(string) string) error {
 	}
 	file := map[string]any{}
 	if c.ConfigFile != "" {
+		// It may hold the DSN and its password.
+		if err := checkPrivate(c.ConfigFile); err != nil {
+			return fmt.Errorf("config file: %w", err)
+		}
 		b, err := os.ReadFile(c.ConfigFile)
 		if err != nil {
 			return fmt.Errorf("cannot read the config file: %w", err)
@@ -236,6 +277,15 @@ func (c *Config) validate(fs *pflag.FlagSet) error {
 		}
 		if _, err := stsauth.NewClient(stsauth.Config{Endpoint: c.STSEndpoint, ServerID: c.STSServerID}); err != nil {
 			bad("--sts-endpoint (CERBERUS_STS_ENDPOINT) or --sts-server-id (CERBERUS_STS_SERVER_ID): %v", err)
+		}
+		if (c.TLSCert == "") != (c.TLSKey == "") {
+			bad("--tls-cert (CERBERUS_TLS_CERT) and --tls-key (CERBERUS_TLS_KEY) go together: set both to serve HTTPS, or neither")
+		}
+		if _, err := parsePrefixes(c.TrustedProxies); err != nil {
+			bad("--trusted-proxies (CERBERUS_TRUSTED_PROXIES): %v", err)
+		}
+		if c.AuditFailure != "closed" && c.AuditFailure != "open" {
+			bad("--audit-failure (CERBERUS_AUDIT_FAILURE) is %q; it must be closed or open", c.AuditFailure)
 		}
 		switch c.LogLevel {
 		case "debug", "info", "warn", "error":

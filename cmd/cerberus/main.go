@@ -75,6 +75,11 @@ func newServerCmd(stdout, stderr io.Writer, getenv func(string) string) *cobra.C
 				return err
 			}
 			m.logger = newLogger(stderr, m.cfg.LogLevel)
+			// SIGHUP reloads the TLS certificate and key.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			m.reload = hup
 			ctx := cmd.Context()
 			if err := m.Open(ctx); err != nil {
 				m.Close()

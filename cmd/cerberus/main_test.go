@@ -51,9 +51,9 @@ func runCmd(t *testing.T, stdin string, getenv func(string) string, args ...stri
 }
 
 type server struct {
-	url, password string
-	stdout        *syncBuffer
-	stop          func() int
+	url, password  string
+	stdout, stderr *syncBuffer
+	stop           func() int
 }
 
 // startServer runs `cerberus server` in-process on a free port.
@@ -64,7 +64,7 @@ func startServer(t *testing.T, data string, extra ...string) *server {
 	done := make(chan int, 1)
 	args := append([]string{"server", "--listen", "127.0.0.1:0", "--data", data}, extra...)
 	go func() { done <- run(ctx, args, strings.NewReader(""), out, errOut, noEnv) }()
-	serving := regexp.MustCompile(`Cerberus is serving (http://\S+)`)
+	serving := regexp.MustCompile(`Cerberus is serving (https?://\S+)`)
 	deadline := time.Now().Add(10 * time.Second)
 	for !serving.MatchString(out.String()) {
 		select {
@@ -79,7 +79,7 @@ func startServer(t *testing.T, data string, extra ...string) *server {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	s := &server{url: serving.FindStringSubmatch(out.String())[1], stdout: out}
+	s := &server{url: serving.FindStringSubmatch(out.String())[1], stdout: out, stderr: errOut}
 	if m := regexp.MustCompile(`shown only this once:\s+(\S+)`).FindStringSubmatch(out.String()); m != nil {
 		s.password = m[1]
 	}
@@ -267,6 +267,9 @@ func TestBadConfiguration(t *testing.T) {
 		if err := os.WriteFile(p, []byte(body), mode); err != nil {
 			t.Fatal(err)
 		}
+		if err := os.Chmod(p, mode); err != nil { // whatever the umask
+			t.Fatal(err)
+		}
 		return p
 	}
 	open := filepath.Join(dir, "open")
@@ -276,6 +279,10 @@ func TestBadConfiguration(t *testing.T) {
 	notDir := writeFile("notdir", "", 0o600)
 	unknown := writeFile("unknown.json", `{"listen":"127.0.0.1:1","colour":"blue"}`, 0o600)
 	notJSON := writeFile("bad.json", `listen: x`, 0o600)
+	// A config file may hold the DSN and its password: like the data
+	// directory's files, it must be private to its owner.
+	groupReadable := writeFile("group.json", `{"token-ttl":"2h"}`, 0o640)
+	otherWritable := writeFile("other.json", `{"token-ttl":"2h"}`, 0o602)
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -288,11 +295,17 @@ func TestBadConfiguration(t *testing.T) {
 		{"ShortTTL", nil, []string{"--token-ttl", "30s"}, "between 5m and 24h"},
 		{"BadDurationEnv", map[string]string{"CERBERUS_TOKEN_TTL": "soon"}, nil, "CERBERUS_TOKEN_TTL"},
 		{"BadLogLevel", map[string]string{"CERBERUS_LOG_LEVEL": "loud"}, nil, "--log-level"},
+		{"TLSCertWithoutKey", nil, []string{"--tls-cert", filepath.Join(dir, "tls.crt")}, "--tls-cert (CERBERUS_TLS_CERT) and --tls-key (CERBERUS_TLS_KEY) go together"},
+		{"TLSKeyWithoutCert", map[string]string{"CERBERUS_TLS_KEY": filepath.Join(dir, "tls.key")}, nil, "--tls-cert (CERBERUS_TLS_CERT) and --tls-key (CERBERUS_TLS_KEY) go together"},
+		{"BadTrustedProxy", nil, []string{"--trusted-proxies", "10.0.0.0/8,proxy.example.com"}, `--trusted-proxies (CERBERUS_TRUSTED_PROXIES): "proxy.example.com" is neither`},
+		{"BadAuditFailure", map[string]string{"CERBERUS_AUDIT_FAILURE": "ajar"}, nil, "--audit-failure (CERBERUS_AUDIT_FAILURE)"},
 		{"HugeSecrets", nil, []string{"--max-secret-size", "999999999"}, "--max-secret-size"},
 		{"EmptyAdminGroup", nil, []string{"--admin-groups", "a,,b"}, "--admin-groups"},
 		{"UnknownFileKey", map[string]string{"CERBERUS_CONFIG": unknown}, nil, `unknown setting "colour"`},
 		{"FileNotJSON", nil, []string{"--config", notJSON}, "not a JSON object"},
 		{"MissingFile", nil, []string{"--config", filepath.Join(dir, "missing.json")}, "cannot read the config file"},
+		{"ConfigGroupReadable", nil, []string{"--config", groupReadable}, "mode 0640): run chmod 600 " + groupReadable},
+		{"ConfigOtherWritableEnv", map[string]string{"CERBERUS_CONFIG": otherWritable}, nil, "mode 0602): run chmod 600 " + otherWritable},
 		{"UnknownFlag", nil, []string{"--colour", "blue"}, "unknown flag"},
 		{"ListenTaken", nil, nil, "cannot listen"},
 	}
@@ -306,7 +319,13 @@ func TestBadConfiguration(t *testing.T) {
 				s := startServer(t, filepath.Join(t.TempDir(), "d1"))
 				args = append(args, "--listen", strings.TrimPrefix(s.url, "http://"))
 			}
-			code, _, errOut := runCmd(t, "", func(k string) string { return tt.env[k] }, args...)
+			// A configuration wrongly accepted serves until the timeout,
+			// then exits 0: the test fails rather than hangs.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			var out, errBuf bytes.Buffer
+			code := run(ctx, args, strings.NewReader(""), &out, &errBuf, func(k string) string { return tt.env[k] })
+			errOut := errBuf.String()
 			if code == 0 || !strings.Contains(errOut, tt.want) {
 				t.Fatalf("exit %d, stderr %q; want failure mentioning %q", code, errOut, tt.want)
 			}

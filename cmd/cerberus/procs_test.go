@@ -60,7 +60,7 @@ func runChild(argsJSON string) int {
 }
 
 var (
-	servingLine  = regexp.MustCompile(`Cerberus is serving (http://\S+)`)
+	servingLine  = regexp.MustCompile(`Cerberus is serving (https?://\S+)`)
 	passwordLine = regexp.MustCompile(`shown only this once:\s+(\S+)`)
 )
 
@@ -154,6 +154,17 @@ func (p *proc) kill() {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		p.tb.Errorf("server process %d did not die within 10 s of SIGKILL", cmd.Process.Pid)
+	}
+}
+
+// signal sends sig to the running process.
+func (p *proc) signal(sig os.Signal) {
+	p.tb.Helper()
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if err := cmd.Process.Signal(sig); err != nil {
+		p.tb.Fatalf("signal %v to the server process: %v", sig, err)
 	}
 }
 

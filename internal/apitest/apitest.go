@@ -62,10 +62,25 @@ type Env struct {
 	// STS is the fake STS, with Options.STS.
 	STS *ststest.Server
 
-	auditMu *sync.Mutex
-	client  *http.Client
+	auditMu  *sync.Mutex
+	auditErr error // what writes of the audit log fail with, if not nil
+	log      *bytes.Buffer
+	client   *http.Client
 }
 
+// auditWriter appends to Env.Audit, or fails with Env.auditErr.
+type auditWriter struct{ e *Env }
+
+func (a auditWriter) Write(p []byte) (int, error) {
+	a.e.auditMu.Lock()
+	defer a.e.auditMu.Unlock()
+	if a.e.auditErr != nil {
+		return 0, a.e.auditErr
+	}
+	return a.e.Audit.Write(p)
+}
+
+// lockedWriter writes to w under mu.
 type lockedWriter struct {
 	mu *sync.Mutex
 	w  io.Writer
@@ -91,6 +106,9 @@ type Options struct {
 	STSTransport http.RoundTripper
 	// AdminARNs are the admin IAM principals.
 	AdminARNs []string
+	// AuditFailOpen serves secrets and files even when their audit event
+	// cannot be written (see Env.BreakAudit).
+	AuditFailOpen bool
 }
 
 // New starts an Env; it stops when the test ends.
@@ -144,15 +162,16 @@ func New(tb testing.TB, opts Options) *Env {
 		tb.Fatal(err)
 	}
 	e := &Env{Service: svc, Clock: clock, DBPath: dbPath, Audit: &bytes.Buffer{}, auditMu: &sync.Mutex{}, STS: fake,
-		client: &http.Client{Transport: &http.Transport{}}}
+		log: &bytes.Buffer{}, client: &http.Client{Transport: &http.Transport{}}}
 	srv := httptest.NewServer(cerberushttp.NewServer(cerberushttp.Config{
 		Auth: svc, SDBs: svc, Secrets: svc, Files: svc, Versions: svc, Admin: svc,
-		Audit:         audit.NewLogger(lockedWriter{e.auditMu, e.Audit}),
+		Audit:         audit.NewLogger(auditWriter{e}),
+		AuditFailOpen: opts.AuditFailOpen,
 		MaxSecretSize: opts.MaxSecretSize,
 		MaxFileSize:   opts.MaxFileSize,
 		Version:       "test",
 		Now:           clock.Now,
-		Logger:        slog.New(slog.DiscardHandler),
+		Logger:        slog.New(slog.NewJSONHandler(lockedWriter{e.auditMu, e.log}, nil)),
 	}))
 	tb.Cleanup(srv.Close)
 	e.URL = srv.URL
@@ -164,6 +183,21 @@ func (e *Env) AuditLog() string {
 	e.auditMu.Lock()
 	defer e.auditMu.Unlock()
 	return e.Audit.String()
+}
+
+// BreakAudit makes every write of the audit log fail with err from now on,
+// as a full disk or a lost sink would; BreakAudit(nil) repairs it.
+func (e *Env) BreakAudit(err error) {
+	e.auditMu.Lock()
+	e.auditErr = err
+	e.auditMu.Unlock()
+}
+
+// ServerLog returns the server's log (JSON lines) written so far.
+func (e *Env) ServerLog() string {
+	e.auditMu.Lock()
+	defer e.auditMu.Unlock()
+	return e.log.String()
 }
 
 // AddUser creates a user with Password.
