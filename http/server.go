@@ -94,6 +94,7 @@ type Server struct {
 	health                                    func(ctx context.Context) error
 	timeout                                   time.Duration
 	mux                                       *http.ServeMux
+	served                                    []Route // what routes() registered, for Routes
 }
 
 // maxJSONBody bounds request bodies other than secrets.
@@ -130,6 +131,29 @@ func NewServer(cfg Config) *Server {
 	return s
 }
 
+// Route is one method and path pattern that the server answers with a
+// handler of its own.
+type Route struct {
+	Method  string // "GET", "HEAD", "POST", ...
+	Pattern string // the http.ServeMux pattern, such as "/v2/safe-deposit-box/{id}"
+}
+
+// handle registers h for method and pattern, and records the route: also
+// as HEAD for GET, which the mux answers with the GET handler.
+func (s *Server) handle(method, pattern string, h http.HandlerFunc) {
+	s.mux.HandleFunc(method+" "+pattern, h)
+	s.served = append(s.served, Route{method, pattern})
+	if method == http.MethodGet {
+		s.served = append(s.served, Route{http.MethodHead, pattern})
+	}
+}
+
+// Routes returns every route the server serves, in the order registered:
+// each method and pattern with a handler of its own, HEAD wherever GET is.
+// The answers 405 to other methods on these paths and the 401 or 404 to
+// other paths are not routes.
+func (s *Server) Routes() []Route { return slices.Clone(s.served) }
+
 func (s *Server) routes() {
 	allowed := map[string][]string{} // path → its methods, for 405 answers
 	type route struct {
@@ -165,7 +189,7 @@ func (s *Server) routes() {
 		{[]string{"PUT"}, "/v1/admin/override-owner", s.authed(s.handleOverrideOwner)},
 	} {
 		for _, m := range rt.methods {
-			s.mux.HandleFunc(m+" "+rt.path, rt.h)
+			s.handle(m, rt.path, rt.h)
 		}
 		allowed[rt.path] = append(allowed[rt.path], rt.methods...)
 	}
@@ -187,8 +211,8 @@ func (s *Server) routes() {
 		{[]string{"DELETE"}, "/v1/secret-versions", s.auditFirst(s.authed(s.handlePruneVersions))},
 	} {
 		for _, m := range rt.methods {
-			s.mux.HandleFunc(m+" "+rt.path, rt.h)
-			s.mux.HandleFunc(m+" "+rt.path+"/{path...}", rt.h)
+			s.handle(m, rt.path, rt.h)
+			s.handle(m, rt.path+"/{path...}", rt.h)
 		}
 		allowed[rt.path] = append(allowed[rt.path], rt.methods...)
 		allowed[rt.path+"/{path...}"] = append(allowed[rt.path+"/{path...}"], rt.methods...)

@@ -61,6 +61,8 @@ type Env struct {
 	Audit *bytes.Buffer
 	// STS is the fake STS, with Options.STS.
 	STS *ststest.Server
+	// Handler is the API handler under test; its Routes are what it serves.
+	Handler *cerberushttp.Server
 
 	auditMu  *sync.Mutex
 	auditErr error // what writes of the audit log fail with, if not nil
@@ -174,7 +176,7 @@ func New(tb testing.TB, opts Options) *Env {
 		Logger:        slog.New(slog.NewJSONHandler(lockedWriter{e.auditMu, e.log}, nil)),
 	}))
 	tb.Cleanup(srv.Close)
-	e.URL = srv.URL
+	e.URL, e.Handler = srv.URL, srv.Config.Handler.(*cerberushttp.Server)
 	return e
 }
 
