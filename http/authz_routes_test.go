@@ -306,7 +306,8 @@ func TestAuthorizationMatrixOfRoutes(t *testing.T) {
 	rules := []*routeRule{
 		{methods: []string{"GET", "HEAD"}, pattern: "/healthcheck", need: public, ok: 200, call: get("/healthcheck")},
 		{methods: []string{"GET", "HEAD"}, pattern: "/info", need: public, ok: 200, call: get("/info")},
-		{methods: []string{"GET", "HEAD"}, pattern: "/v2/auth/user", need: public, ok: 200,
+		// The logins answer HEAD with 405 (TestHeadDoesNotLogIn).
+		{methods: []string{"GET"}, pattern: "/v2/auth/user", need: public, ok: 200,
 			call: func(t *testing.T, m string, p *matrixPrincipal) *http.Request {
 				req := h.tokenRequest(t, m, "/v2/auth/user", p.token(t), nil)
 				req.SetBasicAuth("lena", apitest.Password)
@@ -356,9 +357,6 @@ func TestAuthorizationMatrixOfRoutes(t *testing.T) {
 					t.Fatalf("GET /v2/auth/user/refresh as %s: no new token in %s", p.name, res.Body)
 				}
 			}},
-		// HEAD runs the GET handler: the token is refreshed away, and the
-		// new one is not shown.
-		{methods: []string{"HEAD"}, pattern: "/v2/auth/user/refresh", need: userOnly, ok: 200, spends: true, call: get("/v2/auth/user/refresh")},
 		{methods: []string{"DELETE"}, pattern: "/v1/auth", need: anyToken, ok: 204, spends: true, call: get("/v1/auth")},
 		{methods: []string{"GET", "HEAD"}, pattern: "/v1/feature-flag", need: anyToken, ok: 200, call: get("/v1/feature-flag")},
 		{methods: []string{"GET", "HEAD"}, pattern: "/v1/category", need: anyToken, ok: 200, call: get("/v1/category")},
@@ -649,5 +647,37 @@ func TestRoutesAllow(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("%s: Allow = %q, want the methods Routes() lists for %s: %q", call, got, pattern, want)
 		}
+	}
+}
+
+// TestHeadDoesNotLogIn checks that the GET routes that log in answer HEAD
+// with 405: a HEAD answer has no body, so a login would issue a token that
+// nobody sees, and a refresh would spend the caller's token.
+func TestHeadDoesNotLogIn(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, apitest.Options{MaxRefreshCount: 5})
+	h.env.AddUser(t, "hank", "grp")
+	tok := h.login(t, "hank")
+	for _, path := range []string{"/v2/auth/user", "/v2/auth/user/refresh"} {
+		req := h.request(t, "HEAD", path, nil)
+		req.SetBasicAuth("hank", apitest.Password)
+		req.Header.Set("X-Cerberus-Token", tok)
+		res := h.send(t, req)
+		if res.Status != http.StatusMethodNotAllowed || res.Header.Get("Allow") != "GET" {
+			t.Errorf("HEAD %s: status %d, Allow %q; want 405 and GET", path, res.Status, res.Header.Get("Allow"))
+		}
+	}
+	// The token was not refreshed away, nor its refresh count spent.
+	res := mustStatus(t, "GET /v2/auth/user/refresh", h.do(t, "GET", "/v2/auth/user/refresh", tok, nil), http.StatusOK)
+	var out struct {
+		Data struct {
+			ClientToken struct {
+				Metadata map[string]string `json:"metadata"`
+			} `json:"client_token"`
+		} `json:"data"`
+	}
+	res.JSON(t, &out)
+	if got := out.Data.ClientToken.Metadata["refresh_count"]; got != "1" {
+		t.Errorf("refresh_count after two HEADs and one GET = %s, want 1", got)
 	}
 }

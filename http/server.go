@@ -139,14 +139,20 @@ type Route struct {
 }
 
 // handle registers h for method and pattern, and records the route: also
-// as HEAD for GET, which the mux answers with the GET handler.
+// as HEAD for GET, which the mux answers with the GET handler, unless the
+// pattern is one of noHead.
 func (s *Server) handle(method, pattern string, h http.HandlerFunc) {
 	s.mux.HandleFunc(method+" "+pattern, h)
 	s.served = append(s.served, Route{method, pattern})
-	if method == http.MethodGet {
+	if method == http.MethodGet && !noHead[pattern] {
 		s.served = append(s.served, Route{http.MethodHead, pattern})
 	}
 }
+
+// noHead holds the GET routes that log in: they issue a token, so a HEAD,
+// whose answer has no body, would spend a refresh or a password check and
+// lose the token. They answer HEAD with 405.
+var noHead = map[string]bool{"/v2/auth/user": true, "/v2/auth/user/refresh": true}
 
 // Routes returns every route the server serves, in the order registered:
 // each method and pattern with a handler of its own, HEAD wherever GET is.
@@ -220,14 +226,18 @@ func (s *Server) routes() {
 	// A method-less pattern per path catches the other methods: patterns
 	// with a method are more specific and win.
 	for path, methods := range allowed {
-		if slices.Contains(methods, "GET") {
+		if slices.Contains(methods, "GET") && !noHead[path] {
 			methods = append(methods, "HEAD")
 		}
 		allow := strings.Join(methods, ", ")
-		s.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+		notAllowed := func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", allow)
 			s.writeError(w, r, cerberus.Errorf(cerberus.ECodeMethodNotAllowed, "Method %s is not allowed on this path; use %s.", r.Method, allow))
-		})
+		}
+		s.mux.HandleFunc(path, notAllowed)
+		if noHead[path] {
+			s.mux.HandleFunc(http.MethodHead+" "+path, notAllowed)
+		}
 	}
 	// As in the original, every other path needs a token: without one it
 	// answers 401, with one 404.
