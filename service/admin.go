@@ -115,6 +115,11 @@ func (s *Service) RestoreSDBMetadata(ctx context.Context, m *cerberus.SDBMetadat
 	if err := s.validateSDB(in, true); err != nil {
 		return err
 	}
+	for _, by := range []struct{ field, name string }{{"created_by", m.CreatedBy}, {"last_updated_by", m.LastUpdatedBy}} {
+		if err := checkText(by.field, by.name, textLine); err != nil {
+			return err
+		}
+	}
 	slug := Slugify(m.Name)
 	path := cats[i].Path + "/" + slug + "/"
 	if m.Path != "" && strings.TrimSuffix(m.Path, "/")+"/" != path {
@@ -221,8 +226,11 @@ func (s *Service) CreateCategory(ctx context.Context, displayName string) (*cerb
 		return nil, cerberus.Errorf(cerberus.ECodeCategoryNameBlank, "The category display name may not be blank.")
 	case len(displayName) > MaxCategoryNameLength:
 		return nil, cerberus.Errorf(cerberus.ECodeCategoryNameLong, "The category display name may not exceed %d characters.", MaxCategoryNameLength)
-	case hasControl(displayName):
-		return nil, cerberus.Errorf(cerberus.ECodeBadRequest, "The category display name may not contain control characters.")
+	}
+	if err := checkText("category display name", displayName, textName); err != nil {
+		return nil, err
+	}
+	switch {
 	case Slugify(displayName) == "":
 		return nil, cerberus.Errorf(cerberus.ECodeBadRequest, "The category display name must contain at least one letter or digit.")
 	}

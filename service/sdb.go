@@ -270,17 +270,26 @@ func (s *Service) validateSDB(in *cerberus.SDBInput, creating bool) error {
 			return bad(cerberus.ECodeSDBNameBlank, "The name may not be blank.")
 		case len(in.Name) > MaxSDBNameLength:
 			return bad(cerberus.ECodeSDBNameTooLong, "Name may not exceed %d characters.", MaxSDBNameLength)
-		case hasControl(in.Name):
-			return bad(cerberus.ECodeBadRequest, "The name may not contain control characters.")
+		}
+		if err := checkText("name", in.Name, textName); err != nil {
+			return err
+		}
+		switch {
 		case Slugify(in.Name) == "":
 			return bad(cerberus.ECodeBadRequest, "The name must contain at least one letter or digit.")
 		case strings.TrimSpace(in.CategoryID) == "":
 			return bad(cerberus.ECodeCategoryInvalid, "The category id is invalid.")
 		}
 	}
+	if in.Description != nil {
+		if len(*in.Description) > MaxSDBDescriptionLength {
+			return bad(cerberus.ECodeSDBDescTooLong, "Description may not exceed %d characters.", MaxSDBDescriptionLength)
+		}
+		if err := checkText("description", *in.Description, textMultiline); err != nil {
+			return err
+		}
+	}
 	switch {
-	case in.Description != nil && len(*in.Description) > MaxSDBDescriptionLength:
-		return bad(cerberus.ECodeSDBDescTooLong, "Description may not exceed %d characters.", MaxSDBDescriptionLength)
 	case in.MaxVersions != nil && (*in.MaxVersions < 0 || *in.MaxVersions > MaxVersionsBound):
 		return bad(cerberus.ECodeBadRequest, "max_versions must be between 0 (keep every version) and %d.", MaxVersionsBound)
 	case len(in.UserGroupPermissions) > MaxPermissions || len(in.IAMPrincipalPermissions) > MaxPermissions:
@@ -294,8 +303,13 @@ func (s *Service) validateSDB(in *cerberus.SDBInput, creating bool) error {
 		switch {
 		case strings.TrimSpace(g.Name) == "":
 			return bad(cerberus.ECodeGroupNameBlank, "The user group name may not be blank.")
-		case len(g.Name) > MaxGroupNameLength || hasControl(g.Name):
-			return bad(cerberus.ECodeBadRequest, "The user group name %q is longer than %d characters or contains control characters.", g.Name, MaxGroupNameLength)
+		case len(g.Name) > MaxGroupNameLength:
+			return bad(cerberus.ECodeBadRequest, "The user group name %q is longer than %d characters.", g.Name, MaxGroupNameLength)
+		}
+		if err := checkText("user group name", g.Name, textLine); err != nil {
+			return err
+		}
+		switch {
 		case g.Name == in.Owner:
 			return bad(cerberus.ECodeOwnerInGroupPerms, "The owner can not be included in the user group permissions.")
 		case seen[g.Name]:
@@ -307,6 +321,7 @@ func (s *Service) validateSDB(in *cerberus.SDBInput, creating bool) error {
 	}
 	seen = map[string]bool{}
 	for _, g := range in.IAMPrincipalPermissions {
+		// Stricter than checkText: printable ASCII only.
 		if err := stsauth.ValidateGrantARN(g.Name); err != nil {
 			return err
 		}
@@ -328,12 +343,6 @@ func (s *Service) validateOwner(owner string) error {
 		return cerberus.Errorf(cerberus.ECodeSDBOwnerBlank, "The owner may not be blank.")
 	case len(owner) > MaxGroupNameLength:
 		return cerberus.Errorf(cerberus.ECodeSDBOwnerTooLong, "The owner may not exceed %d characters.", MaxGroupNameLength)
-	case hasControl(owner):
-		return cerberus.Errorf(cerberus.ECodeBadRequest, "The owner may not contain control characters.")
 	}
-	return nil
-}
-
-func hasControl(s string) bool {
-	return strings.ContainsFunc(s, unicode.IsControl)
+	return checkText("owner", owner, textLine)
 }

@@ -24,6 +24,13 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWrapped(t, nil)
+}
+
+// newEnvWrapped is newEnv with the store that wrap, if not nil, returns
+// for the SQLite store.
+func newEnvWrapped(t *testing.T, wrap func(service.Store) service.Store) *env {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	if err := os.Chmod(dir, 0o700); err != nil {
@@ -39,7 +46,11 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	svc, err := service.New(ctx, store, envelope.New(kr), service.Config{
+	var st service.Store = store
+	if wrap != nil {
+		st = wrap(store)
+	}
+	svc, err := service.New(ctx, st, envelope.New(kr), service.Config{
 		AdminGroups: []string{"admins"}, TokenTTL: time.Hour, MaxRefreshCount: 3,
 	})
 	if err != nil {
