@@ -86,8 +86,9 @@ func (s *Service) roleOn(p *cerberus.Principal, sdb *cerberus.SDB) (cerberus.Rol
 	return best, best != ""
 }
 
-// FindSDBs implements cerberus.SDBService.
-func (s *Service) FindSDBs(ctx context.Context) ([]*cerberus.SDB, error) {
+// FindSDBs implements cerberus.SDBService. It reads summaries only: the
+// permissions of the SDBs found are never loaded, however many they have.
+func (s *Service) FindSDBs(ctx context.Context) ([]*cerberus.SDBSummary, error) {
 	p, err := principal(ctx)
 	if err != nil {
 		return nil, err
@@ -100,7 +101,7 @@ func (s *Service) FindSDBs(ctx context.Context) ([]*cerberus.SDB, error) {
 	case cerberus.PrincipalIAM:
 		arns = grantCandidates(p.Name)
 	}
-	return s.store.FindSDBsForPrincipal(ctx, groups, arns)
+	return s.store.ListSDBSummaries(ctx, groups, arns)
 }
 
 // sdbFor loads an SDB and checks that p has a role on it allowed by ok (or
