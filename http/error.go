@@ -51,6 +51,8 @@ var statuses = map[cerberus.ErrorCode]int{
 	cerberus.ECodeCategoryExists:      http.StatusConflict,
 	cerberus.ECodeCategoryNameBlank:   http.StatusBadRequest,
 	cerberus.ECodeCategoryNameLong:    http.StatusBadRequest,
+	cerberus.ECodeTooManyGrants:       http.StatusBadRequest,
+	cerberus.ECodeSDBQuota:            http.StatusBadRequest,
 }
 
 // StatusOf returns the HTTP status for an error code.

@@ -20,8 +20,29 @@ const (
 	MaxSDBNameLength        = 100
 	MaxSDBDescriptionLength = 1000
 	MaxGroupNameLength      = 255
-	// MaxPermissions bounds each permission list of one SDB.
-	MaxPermissions = 500
+)
+
+// Bounds of the SDBs callers make, which the original did not have: every
+// read of an SDB, and every check of a role on it, costs in proportion to
+// its grants, and nothing else bounded how many SDBs one caller could make
+// to grant a victim.
+const (
+	// DefaultMaxSDBGrants is the default bound of each permission list of
+	// an SDB (Config.MaxSDBGrants). An SDB is shared by a team's groups
+	// and services: tens of grants are many. Every read of an SDB, every
+	// answer that carries it and every PUT, which sends the grants whole,
+	// grow with them; a hundred of each kind keeps that to a few hundred
+	// rows and tens of KiB of JSON.
+	DefaultMaxSDBGrants = 100
+	// MaxSDBGrantsBound is the largest Config.MaxSDBGrants: the fixed
+	// bound of earlier releases, so that any SDB they stored can be
+	// updated and restored.
+	MaxSDBGrantsBound = 500
+	// DefaultMaxSDBsPerCreator is the default bound of the SDBs one
+	// creator may hold (Config.MaxSDBsPerCreator): far more than a team
+	// makes, far fewer than it takes to weigh on everyone's logins and
+	// listings.
+	DefaultMaxSDBsPerCreator = 500
 )
 
 // Slugify derives an SDB slug from its name as the original did:
@@ -153,6 +174,10 @@ func (s *Service) CreateSDB(ctx context.Context, in *cerberus.SDBInput) (*cerber
 		ev.SetReason(cerberus.Message(err))
 		return nil, err
 	}
+	if err := s.checkSDBQuota(ctx, p); err != nil {
+		ev.SetReason(cerberus.Message(err))
+		return nil, err
+	}
 	cats, err := s.store.ListCategories(ctx)
 	if err != nil {
 		return nil, err
@@ -183,6 +208,24 @@ func (s *Service) CreateSDB(ctx context.Context, in *cerberus.SDBInput) (*cerber
 		return nil, err
 	}
 	return sdb, nil
+}
+
+// checkSDBQuota returns ECodeSDBQuota if p, not an admin, holds as many
+// SDBs it created as one creator may. Creations that race may each pass
+// it: the bound can be passed by as many creations as run at once.
+func (s *Service) checkSDBQuota(ctx context.Context, p *cerberus.Principal) error {
+	if p.IsAdmin {
+		return nil
+	}
+	n, err := s.store.CountSDBsCreatedBy(ctx, p.Name)
+	if err != nil {
+		return err
+	}
+	if n >= s.cfg.MaxSDBsPerCreator {
+		return cerberus.Errorf(cerberus.ECodeSDBQuota, "You have created %d safe deposit boxes, the most one creator may hold on this server (%d). Delete one you no longer need, or ask an admin to create this one.",
+			n, s.cfg.MaxSDBsPerCreator)
+	}
+	return nil
 }
 
 // UpdateSDB implements cerberus.SDBService.
@@ -293,8 +336,9 @@ func (s *Service) validateSDB(in *cerberus.SDBInput, creating bool) error {
 	switch {
 	case in.MaxVersions != nil && (*in.MaxVersions < 0 || *in.MaxVersions > MaxVersionsBound):
 		return bad(cerberus.ECodeBadRequest, "max_versions must be between 0 (keep every version) and %d.", MaxVersionsBound)
-	case len(in.UserGroupPermissions) > MaxPermissions || len(in.IAMPrincipalPermissions) > MaxPermissions:
-		return bad(cerberus.ECodeBadRequest, "An SDB may have at most %d permissions of each kind.", MaxPermissions)
+	case len(in.UserGroupPermissions) > s.cfg.MaxSDBGrants || len(in.IAMPrincipalPermissions) > s.cfg.MaxSDBGrants:
+		return bad(cerberus.ECodeTooManyGrants, "An SDB may have at most %d user group permissions and at most %d IAM principal permissions on this server; this one would have %d and %d.",
+			s.cfg.MaxSDBGrants, s.cfg.MaxSDBGrants, len(in.UserGroupPermissions), len(in.IAMPrincipalPermissions))
 	}
 	if err := s.validateOwner(in.Owner); err != nil {
 		return err

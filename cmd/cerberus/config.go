@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/cerberus-go/cerberus"
+	"github.com/cerberus-go/cerberus/service"
 	"github.com/cerberus-go/cerberus/stsauth"
 )
 
@@ -49,6 +50,10 @@ type Config struct {
 	KMSRate         float64
 	STSEndpoint     string
 	STSServerID     string
+
+	// Bounds of the SDBs that callers make.
+	MaxSDBGrants      int
+	MaxSDBsPerCreator int
 }
 
 // bindFlags declares the settings on fs. serverOnly settings are declared
@@ -83,6 +88,8 @@ func (c *Config) bindFlags(fs *pflag.FlagSet, server bool) {
 		fs.StringSliceVar(&c.AdminRoles, "admin-roles", nil, "IAM principal ARNs that are admins (comma-separated); an assumed-role session is one when its role is listed")
 		fs.StringVar(&c.STSEndpoint, "sts-endpoint", "", `STS endpoint URL for VPC or FIPS endpoints, may contain "{region}" (default https://sts.<region>.amazonaws.com)`)
 		fs.StringVar(&c.STSServerID, "sts-server-id", "", "if set, STS logins must sign the header X-Cerberus-Server-ID with this value")
+		fs.IntVar(&c.MaxSDBGrants, "max-sdb-grants", service.DefaultMaxSDBGrants, "most user group permissions, and most IAM principal permissions, one SDB may have (1 to 500)")
+		fs.IntVar(&c.MaxSDBsPerCreator, "max-sdbs-per-creator", service.DefaultMaxSDBsPerCreator, "most SDBs one creator may hold, admins excepted (1 to 100000)")
 	}
 }
 
@@ -236,6 +243,12 @@ func (c *Config) validate(fs *pflag.FlagSet) error {
 		}
 		if _, err := stsauth.NewClient(stsauth.Config{Endpoint: c.STSEndpoint, ServerID: c.STSServerID}); err != nil {
 			bad("--sts-endpoint (CERBERUS_STS_ENDPOINT) or --sts-server-id (CERBERUS_STS_SERVER_ID): %v", err)
+		}
+		if c.MaxSDBGrants < 1 || c.MaxSDBGrants > service.MaxSDBGrantsBound {
+			bad("--max-sdb-grants (CERBERUS_MAX_SDB_GRANTS) is %d; it must be between 1 and %d", c.MaxSDBGrants, service.MaxSDBGrantsBound)
+		}
+		if c.MaxSDBsPerCreator < 1 || c.MaxSDBsPerCreator > 100000 {
+			bad("--max-sdbs-per-creator (CERBERUS_MAX_SDBS_PER_CREATOR) is %d; it must be between 1 and 100000", c.MaxSDBsPerCreator)
 		}
 		switch c.LogLevel {
 		case "debug", "info", "warn", "error":

@@ -91,6 +91,10 @@ type Options struct {
 	STSTransport http.RoundTripper
 	// AdminARNs are the admin IAM principals.
 	AdminARNs []string
+	// MaxSDBGrants and MaxSDBsPerCreator bound SDBs as the service's
+	// Config does (zero: its defaults).
+	MaxSDBGrants      int
+	MaxSDBsPerCreator int
 }
 
 // New starts an Env; it stops when the test ends.
@@ -139,6 +143,9 @@ func New(tb testing.TB, opts Options) *Env {
 		SecretBodies:    opts.SecretBodies,
 		Now:             clock.Now,
 		Logger:          slog.New(slog.DiscardHandler),
+
+		MaxSDBGrants:      opts.MaxSDBGrants,
+		MaxSDBsPerCreator: opts.MaxSDBsPerCreator,
 	})
 	if err != nil {
 		tb.Fatal(err)
