@@ -40,6 +40,7 @@ const (
 	ECodeSDBDescTooLong     ErrorCode = 99213
 	ECodeSDBOwnerTooLong    ErrorCode = 99214
 	ECodeOwnerInGroupPerms  ErrorCode = 99220
+	ECodeSDBOwnerNotValid   ErrorCode = 99250 // an owner group the caller may not name
 	ECodeGroupNameBlank     ErrorCode = 99202
 	ECodeGroupRoleInvalid   ErrorCode = 99203
 	ECodeGroupRepeated      ErrorCode = 99218

@@ -36,6 +36,7 @@ var statuses = map[cerberus.ErrorCode]int{
 	cerberus.ECodeSDBDescTooLong:      http.StatusBadRequest,
 	cerberus.ECodeSDBOwnerTooLong:     http.StatusBadRequest,
 	cerberus.ECodeOwnerInGroupPerms:   http.StatusBadRequest,
+	cerberus.ECodeSDBOwnerNotValid:    http.StatusBadRequest,
 	cerberus.ECodeGroupNameBlank:      http.StatusBadRequest,
 	cerberus.ECodeGroupRoleInvalid:    http.StatusBadRequest,
 	cerberus.ECodeGroupRepeated:       http.StatusBadRequest,

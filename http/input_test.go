@@ -25,7 +25,9 @@ type inputEnv struct {
 func newInputEnv(t *testing.T) *inputEnv {
 	t.Helper()
 	h := newHarness(t, apitest.Options{MaxRefreshCount: 5, MaxSecretSize: 1024})
-	h.env.AddUser(t, "ivan", "grp-in")
+	// ivan is also in a group of the longest name, which the SDB at the
+	// limits is made for.
+	h.env.AddUser(t, "ivan", "grp-in", strings.Repeat("o", 255))
 	e := &inputEnv{harness: h, token: h.login(t, "ivan")}
 	e.appID = h.categoryID(t, e.token, "app")
 	e.roles = h.roleIDs(t, e.token)

@@ -174,6 +174,10 @@ func (s *Service) CreateSDB(ctx context.Context, in *cerberus.SDBInput) (*cerber
 		ev.SetReason(cerberus.Message(err))
 		return nil, err
 	}
+	if err := checkNewOwner(p, in.Owner); err != nil {
+		ev.SetReason(fmt.Sprintf("%s %q may not create an SDB owned by %q", p.Type, p.Name, in.Owner))
+		return nil, err
+	}
 	if err := s.checkSDBQuota(ctx, p); err != nil {
 		ev.SetReason(cerberus.Message(err))
 		return nil, err
@@ -208,6 +212,28 @@ func (s *Service) CreateSDB(ctx context.Context, in *cerberus.SDBInput) (*cerber
 		return nil, err
 	}
 	return sdb, nil
+}
+
+// checkNewOwner returns ECodeSDBOwnerNotValid unless p may make owner the
+// owner group of a new SDB: an admin any group, a user one of its own
+// groups. An IAM principal belongs to no group (the groups of its token
+// are labels of the server's, not a directory's), so only an admin one
+// may. Otherwise anyone could plant, on a team, an SDB that looks like the
+// team's own but that its creator can read, or has granted to whom it
+// likes. An owner may still hand its SDB over to another group
+// (UpdateSDB).
+func checkNewOwner(p *cerberus.Principal, owner string) error {
+	switch {
+	case p.IsAdmin:
+		return nil
+	case p.Type == cerberus.PrincipalUser && slices.Contains(p.Groups, owner):
+		return nil
+	case p.Type == cerberus.PrincipalUser:
+		return cerberus.Errorf(cerberus.ECodeSDBOwnerNotValid,
+			"The owner %q is not one of your groups. You may create an SDB only for a group you are in; ask a member of %q, or an admin, to create this one.", owner, owner)
+	}
+	return cerberus.Errorf(cerberus.ECodeSDBOwnerNotValid,
+		"An IAM principal belongs to no group, so it may not create an SDB for one. Ask a member of %q, or an admin, to create it; an IAM principal listed in --admin-roles may.", owner)
 }
 
 // checkSDBQuota returns ECodeSDBQuota if p, not an admin, holds as many
@@ -250,6 +276,13 @@ func (s *Service) UpdateSDB(ctx context.Context, id string, in *cerberus.SDBInpu
 	s.setPermissions(&sdb, old, in, p.Name, now)
 	if err := s.store.UpdateSDB(ctx, &sdb); err != nil {
 		return nil, err
+	}
+	var notes []string
+	if sdb.Owner != old.Owner {
+		notes = append(notes, fmt.Sprintf("owner %q handed over to %q", old.Owner, sdb.Owner))
+	}
+	if len(notes) > 0 {
+		ev.SetReason(strings.Join(notes, "; "))
 	}
 	return &sdb, nil
 }
