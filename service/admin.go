@@ -142,6 +142,8 @@ func (s *Service) RestoreSDBMetadata(ctx context.Context, m *cerberus.SDBMetadat
 		return cerberus.Errorf(cerberus.ECodeBadRequest, "Request will not be completed. The SDB %s is named %q; a restore cannot rename it, because its secrets are stored under its name.", id, old.Name)
 	case err != nil && cerberus.Code(err) != cerberus.ECodeNotFound:
 		return err
+	case err != nil:
+		old = nil // a new SDB, on which nobody had a role
 	}
 	now := s.now()
 	sdb := &cerberus.SDB{
@@ -157,8 +159,15 @@ func (s *Service) RestoreSDBMetadata(ctx context.Context, m *cerberus.SDBMetadat
 		sdb.LastUpdatedAt = now
 	}
 	s.setPermissions(sdb, nil, in, sdb.LastUpdatedBy, sdb.LastUpdatedAt)
-	audit.FromContext(ctx).SetSDB(id)
-	return s.store.RestoreSDB(ctx, sdb)
+	ev := audit.FromContext(ctx)
+	ev.SetSDB(id)
+	if err := s.store.RestoreSDB(ctx, sdb); err != nil {
+		return err
+	}
+	if note := s.selfGrant(p, old, sdb); note != "" {
+		ev.SetReason(note)
+	}
+	return nil
 }
 
 func orDefault(s, def string) string {
@@ -206,13 +215,22 @@ func (s *Service) OverrideOwner(ctx context.Context, sdbName, owner string) erro
 	if len(found) == 0 {
 		return cerberus.Errorf(cerberus.ECodeNotFound, "Not found No SDB is named %q.", sdbName)
 	}
-	sdb := found[0]
-	audit.FromContext(ctx).SetSDB(sdb.ID)
-	audit.FromContext(ctx).SetReason(fmt.Sprintf("owner %q replaced by %q", sdb.Owner, owner))
+	old := found[0]
+	ev := audit.FromContext(ctx)
+	ev.SetSDB(old.ID)
+	reason := fmt.Sprintf("owner %q replaced by %q", old.Owner, owner)
+	ev.SetReason(reason)
+	sdb := *old
 	sdb.Owner = owner
-	sdb.UserGroupPermissions = slices.DeleteFunc(sdb.UserGroupPermissions, func(g cerberus.UserGroupPermission) bool { return g.Name == owner })
+	sdb.UserGroupPermissions = slices.DeleteFunc(slices.Clone(old.UserGroupPermissions), func(g cerberus.UserGroupPermission) bool { return g.Name == owner })
 	sdb.LastUpdatedBy, sdb.LastUpdatedAt = p.Name, s.now()
-	return s.store.UpdateSDB(ctx, sdb)
+	if err := s.store.UpdateSDB(ctx, &sdb); err != nil {
+		return err
+	}
+	if note := s.selfGrant(p, old, &sdb); note != "" {
+		ev.SetReason(reason + "; " + note)
+	}
+	return nil
 }
 
 // CreateCategory implements cerberus.AdminService.

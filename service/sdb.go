@@ -107,6 +107,44 @@ func (s *Service) roleOn(p *cerberus.Principal, sdb *cerberus.SDB) (cerberus.Rol
 	return best, best != ""
 }
 
+// rank orders roles by what they allow: none, read, write, owner.
+func rank(r cerberus.RoleName) int {
+	switch r {
+	case cerberus.RoleRead:
+		return 1
+	case cerberus.RoleWrite:
+		return 2
+	case cerberus.RoleOwner:
+		return 3
+	}
+	return 0
+}
+
+// selfGrant returns, when p is an admin that gains a role on an SDB by a
+// change it makes (before is the SDB as it was, nil if it did not exist;
+// after as the change leaves it), a note of it for the audit event, and ""
+// otherwise. Admins may change any SDB's owner and permissions, so they can
+// give themselves a role and read what they could not: this is the trace
+// of it (docs/security.md).
+func (s *Service) selfGrant(p *cerberus.Principal, before, after *cerberus.SDB) string {
+	if !p.IsAdmin {
+		return ""
+	}
+	had := cerberus.RoleName("")
+	if before != nil {
+		had, _ = s.roleOn(p, before)
+	}
+	got, _ := s.roleOn(p, after)
+	if rank(got) <= rank(had) {
+		return ""
+	}
+	was := "no role"
+	if had != "" {
+		was = fmt.Sprintf("the role %q", had)
+	}
+	return fmt.Sprintf("admin %s %q granted itself the role %q on sdb %s, where it had %s", p.Type, p.Name, got, after.Path, was)
+}
+
 // FindSDBs implements cerberus.SDBService. It reads summaries only: the
 // permissions of the SDBs found are never loaded, however many they have.
 func (s *Service) FindSDBs(ctx context.Context) ([]*cerberus.SDBSummary, error) {
@@ -278,6 +316,9 @@ func (s *Service) UpdateSDB(ctx context.Context, id string, in *cerberus.SDBInpu
 		return nil, err
 	}
 	var notes []string
+	if note := s.selfGrant(p, old, &sdb); note != "" {
+		notes = append(notes, note)
+	}
 	if sdb.Owner != old.Owner {
 		notes = append(notes, fmt.Sprintf("owner %q handed over to %q", old.Owner, sdb.Owner))
 	}
