@@ -45,7 +45,9 @@ func benchEnvInt(b *testing.B, name string, def int) int {
 // change them). The junk is written straight to the store, as it could have
 // been before grants and SDBs per creator were bounded. The work of a login
 // and of a listing must not grow with the grants of the SDBs: compare
-// B/op and ns/op with a run of CERBERUS_BENCH_JUNK_GRANTS=1.
+// B/op and allocs/op with a run of CERBERUS_BENCH_JUNK_GRANTS=1. Storing
+// the default junk takes about five minutes on SQLite: run it with
+// -timeout 20m.
 func BenchmarkGrantAmplification(b *testing.B) {
 	junkSDBs := benchEnvInt(b, "CERBERUS_BENCH_JUNK_SDBS", 3600)
 	junkGrants := benchEnvInt(b, "CERBERUS_BENCH_JUNK_GRANTS", 500)
