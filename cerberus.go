@@ -148,6 +148,15 @@ type SDB struct {
 	LastUpdatedAt time.Time
 }
 
+// SDBSummary is what a listing of SDBs tells of each one: no description,
+// owner or permissions, as the original's listing.
+type SDBSummary struct {
+	ID         string
+	Name       string
+	Path       string
+	CategoryID string
+}
+
 // SDBInput is what a caller sends to create or update an SDB. On update the
 // permission lists are the complete desired state; Name and CategoryID cannot
 // change.

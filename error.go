@@ -40,6 +40,7 @@ const (
 	ECodeSDBDescTooLong     ErrorCode = 99213
 	ECodeSDBOwnerTooLong    ErrorCode = 99214
 	ECodeOwnerInGroupPerms  ErrorCode = 99220
+	ECodeSDBOwnerNotValid   ErrorCode = 99250 // an owner group the caller may not name
 	ECodeGroupNameBlank     ErrorCode = 99202
 	ECodeGroupRoleInvalid   ErrorCode = 99203
 	ECodeGroupRepeated      ErrorCode = 99218
@@ -111,6 +112,14 @@ const ECodeCategoryInUse ErrorCode = 99989
 
 // ECodeCategoryExists reports a category whose name or path is taken.
 const ECodeCategoryExists ErrorCode = 99988
+
+// ECodeTooManyGrants reports an SDB with more grants of one kind (user
+// groups, or IAM principals) than the server allows one SDB.
+const ECodeTooManyGrants ErrorCode = 99987
+
+// ECodeSDBQuota reports a caller that holds as many SDBs it created as the
+// server allows one creator.
+const ECodeSDBQuota ErrorCode = 99986
 
 // ErrSecretNotFound is returned by SecretService.ReadSecret when the SDB
 // exists but holds no secret at the path. The HTTP layer answers it with a

@@ -48,8 +48,9 @@ type SDBService interface {
 	ListCategories(ctx context.Context) ([]*Category, error)
 	// ListRoles returns the three roles.
 	ListRoles(ctx context.Context) ([]*Role, error)
-	// FindSDBs returns the SDBs on which the caller has a role.
-	FindSDBs(ctx context.Context) ([]*SDB, error)
+	// FindSDBs returns the summaries of the SDBs on which the caller has a
+	// role, ordered by name.
+	FindSDBs(ctx context.Context) ([]*SDBSummary, error)
 	// FindSDBByID returns an SDB on which the caller has a role.
 	// Returns ECodeNotFound if there is no such SDB and ECodeAccessDenied if
 	// the caller has no role on it.

@@ -64,7 +64,8 @@ func (e *Event) SetSDB(id string) {
 	e.mu.Unlock()
 }
 
-// SetReason records why the request failed, for the auditor's eyes only.
+// SetReason records why the request failed, for the auditor's eyes only,
+// or, for a request that succeeded, what an auditor should notice about it.
 func (e *Event) SetReason(reason string) {
 	if e == nil {
 		return

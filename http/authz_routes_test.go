@@ -40,10 +40,11 @@ const (
 	ownerRole                // owner of the SDB
 	ownerOrAdmin             // owner of the SDB, or an admin
 	adminOnly                // an admin
+	groupMember              // a user, for one of its groups, or an admin; other IAM principals get 400 99250
 )
 
 func (n need) String() string {
-	return [...]string{"public", "any token", "users only", "any role", "write or owner", "owner", "owner or admin", "admin"}[n]
+	return [...]string{"public", "any token", "users only", "any role", "write or owner", "owner", "owner or admin", "admin", "group member"}[n]
 }
 
 // Kinds of principals.
@@ -60,6 +61,7 @@ type matrixPrincipal struct {
 	valid bool              // holds a valid token
 	role  cerberus.RoleName // its role on the main SDB, or ""
 	admin bool
+	group string // a group of a user
 
 	tok   string
 	spent bool // tok was spent by an allowed call (refresh, logout)
@@ -122,6 +124,11 @@ func (r *routeRule) expect(p *matrixPrincipal) (status, code int) {
 		ok = p.role == cerberus.RoleOwner || p.admin
 	case adminOnly:
 		ok = p.admin
+	case groupMember:
+		if p.kind == kindIAM && !p.admin {
+			return http.StatusBadRequest, int(cerberus.ECodeSDBOwnerNotValid)
+		}
+		ok = true
 	}
 	if ok {
 		return r.ok, 0
@@ -266,13 +273,13 @@ func TestAuthorizationMatrixOfRoutes(t *testing.T) {
 	mustStatus(t, "DELETE /v1/auth as rob", h.do(t, "DELETE", "/v1/auth", revokedTok, nil), http.StatusNoContent)
 	principals := []*matrixPrincipal{
 		{name: "anonymous", kind: kindNone},
-		{name: "expired", kind: kindUser, tok: expiredTok},
-		{name: "revoked", kind: kindUser, tok: revokedTok},
-		{name: "read", kind: kindUser, valid: true, role: cerberus.RoleRead, login: userLogin("rita")},
-		{name: "write", kind: kindUser, valid: true, role: cerberus.RoleWrite, login: userLogin("walt")},
-		{name: "owner", kind: kindUser, valid: true, role: cerberus.RoleOwner, login: userLogin("olga")},
-		{name: "other-sdb-owner", kind: kindUser, valid: true, login: userLogin("otto")},
-		{name: "admin", kind: kindUser, valid: true, admin: true, login: userLogin("adam")},
+		{name: "expired", kind: kindUser, tok: expiredTok, group: "grp-owner"},
+		{name: "revoked", kind: kindUser, tok: revokedTok, group: "grp-owner"},
+		{name: "read", kind: kindUser, valid: true, role: cerberus.RoleRead, login: userLogin("rita"), group: "grp-read"},
+		{name: "write", kind: kindUser, valid: true, role: cerberus.RoleWrite, login: userLogin("walt"), group: "grp-write"},
+		{name: "owner", kind: kindUser, valid: true, role: cerberus.RoleOwner, login: userLogin("olga"), group: "grp-misc"},
+		{name: "other-sdb-owner", kind: kindUser, valid: true, login: userLogin("otto"), group: "grp-other"},
+		{name: "admin", kind: kindUser, valid: true, admin: true, login: userLogin("adam"), group: "grp-own-admin"},
 		{name: "iam-role", kind: kindIAM, valid: true, role: cerberus.RoleWrite, login: iamLogin(roleCreds)},
 		{name: "iam-session", kind: kindIAM, valid: true, role: cerberus.RoleRead,
 			login: iamLogin(stsCreds(env, "AKIDMATRIXSESSION", arnSession, true))},
@@ -373,9 +380,15 @@ func TestAuthorizationMatrixOfRoutes(t *testing.T) {
 		{methods: []string{"GET", "HEAD"}, pattern: "/v1/role", need: anyToken, ok: 200, call: get("/v1/role")},
 		{methods: []string{"GET", "HEAD"}, pattern: "/v1/role/{id}", need: anyToken, ok: 200, call: get("/v1/role/" + roles["read"])},
 		{methods: []string{"GET", "HEAD"}, pattern: "/v2/safe-deposit-box", need: anyToken, ok: 200, call: get("/v2/safe-deposit-box")},
-		{methods: []string{"POST"}, pattern: "/v2/safe-deposit-box", need: anyToken, ok: 201,
+		// Users create SDBs for one of their groups (an admin for any
+		// group); IAM principals, in no group, only as admins.
+		{methods: []string{"POST"}, pattern: "/v2/safe-deposit-box", need: groupMember, ok: 201,
 			call: send("/v2/safe-deposit-box", func(p *matrixPrincipal) any {
-				return sdbInput{Name: "Matrix Own " + p.name, CategoryID: appID, Owner: "grp-own-" + p.name}
+				owner := p.group
+				if owner == "" {
+					owner = "grp-own-" + p.name
+				}
+				return sdbInput{Name: "Matrix Own " + p.name, CategoryID: appID, Owner: owner}
 			})},
 		{methods: []string{"GET", "HEAD"}, pattern: "/v2/safe-deposit-box/{id}", need: anyRole, ok: 200, call: get("/v2/safe-deposit-box/" + main.ID)},
 		{methods: []string{"PUT"}, pattern: "/v2/safe-deposit-box/{id}", need: ownerOrAdmin, ok: 200,

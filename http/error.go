@@ -36,6 +36,7 @@ var statuses = map[cerberus.ErrorCode]int{
 	cerberus.ECodeSDBDescTooLong:      http.StatusBadRequest,
 	cerberus.ECodeSDBOwnerTooLong:     http.StatusBadRequest,
 	cerberus.ECodeOwnerInGroupPerms:   http.StatusBadRequest,
+	cerberus.ECodeSDBOwnerNotValid:    http.StatusBadRequest,
 	cerberus.ECodeGroupNameBlank:      http.StatusBadRequest,
 	cerberus.ECodeGroupRoleInvalid:    http.StatusBadRequest,
 	cerberus.ECodeGroupRepeated:       http.StatusBadRequest,
@@ -51,6 +52,8 @@ var statuses = map[cerberus.ErrorCode]int{
 	cerberus.ECodeCategoryExists:      http.StatusConflict,
 	cerberus.ECodeCategoryNameBlank:   http.StatusBadRequest,
 	cerberus.ECodeCategoryNameLong:    http.StatusBadRequest,
+	cerberus.ECodeTooManyGrants:       http.StatusBadRequest,
+	cerberus.ECodeSDBQuota:            http.StatusBadRequest,
 }
 
 // StatusOf returns the HTTP status for an error code.

@@ -247,6 +247,8 @@ func (s *Server) handleDeleteSDB(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleReadSecret(w http.ResponseWriter, r *http.Request) {
+	// A secret, or the names under a path, is never for a cache to keep.
+	w.Header().Set("Cache-Control", "no-store")
 	p, err := cerberus.ParseSecretPath(r.PathValue("path"))
 	if err != nil {
 		s.writeError(w, r, err)

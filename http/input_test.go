@@ -25,7 +25,9 @@ type inputEnv struct {
 func newInputEnv(t *testing.T) *inputEnv {
 	t.Helper()
 	h := newHarness(t, apitest.Options{MaxRefreshCount: 5, MaxSecretSize: 1024})
-	h.env.AddUser(t, "ivan", "grp-in")
+	// ivan is also in a group of the longest name, which the SDB at the
+	// limits is made for.
+	h.env.AddUser(t, "ivan", "grp-in", strings.Repeat("o", 255))
 	e := &inputEnv{harness: h, token: h.login(t, "ivan")}
 	e.appID = h.categoryID(t, e.token, "app")
 	e.roles = h.roleIDs(t, e.token)
@@ -261,6 +263,12 @@ func testSDBInputRejected(t *testing.T, e *inputEnv) {
 		{"NameTooLong", func(in *sdbInput) { in.Name = strings.Repeat("n", 101) }, 99212},
 		{"NameNoLetterOrDigit", func(in *sdbInput) { in.Name = "!!!" }, 99999},
 		{"NameControlChar", func(in *sdbInput) { in.Name = "a\x01b" }, 99999},
+		{"NameBidiOverride", func(in *sdbInput) { in.Name = "Candidate \u202Egnp.exe" }, 99999},
+		{"NameZeroWidth", func(in *sdbInput) { in.Name = "Cand\u200Bidate" }, 99999},
+		{"DescriptionNUL", func(in *sdbInput) { in.Description = ptr("a\x00b") }, 99999},
+		{"DescriptionEscape", func(in *sdbInput) { in.Description = ptr("\x1b[2J") }, 99999},
+		{"OwnerNUL", func(in *sdbInput) { in.Owner = "grp-in\x00" }, 99999},
+		{"GroupNUL", func(in *sdbInput) { in.UserGroupPermissions[0].Name = "grp\x00other" }, 99999},
 		{"DuplicateName", func(in *sdbInput) { in.Name = "Inputs" }, 99210},
 		{"DuplicateSlug", func(in *sdbInput) { in.Name = "INPUTS" }, 99210},
 		{"DuplicateSlugAccent", func(in *sdbInput) { in.Name = "Ínputs" }, 99210},
@@ -312,6 +320,7 @@ func testSDBInputRejected(t *testing.T, e *inputEnv) {
 			in.UserGroupPermissions = append(in.UserGroupPermissions, groupPerm{"grp-in", e.roles["write"]})
 		}, 99220},
 		{"UpdateDescriptionTooLong", func(in *sdbInput) { in.Description = ptr(strings.Repeat("d", 1001)) }, 99213},
+		{"UpdateDescriptionNUL", func(in *sdbInput) { in.Description = ptr("\x00") }, 99999},
 		{"UpdateUnknownRole", func(in *sdbInput) { in.UserGroupPermissions[0].RoleID = "no-such-role" }, 99203},
 		{"UpdateBadARN", func(in *sdbInput) { in.IAMPrincipalPermissions[0].ARN = "arn:aws:iam::1:root" }, 99226},
 	}

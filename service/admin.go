@@ -115,6 +115,11 @@ func (s *Service) RestoreSDBMetadata(ctx context.Context, m *cerberus.SDBMetadat
 	if err := s.validateSDB(in, true); err != nil {
 		return err
 	}
+	for _, by := range []struct{ field, name string }{{"created_by", m.CreatedBy}, {"last_updated_by", m.LastUpdatedBy}} {
+		if err := checkText(by.field, by.name, textLine); err != nil {
+			return err
+		}
+	}
 	slug := Slugify(m.Name)
 	path := cats[i].Path + "/" + slug + "/"
 	if m.Path != "" && strings.TrimSuffix(m.Path, "/")+"/" != path {
@@ -137,6 +142,8 @@ func (s *Service) RestoreSDBMetadata(ctx context.Context, m *cerberus.SDBMetadat
 		return cerberus.Errorf(cerberus.ECodeBadRequest, "Request will not be completed. The SDB %s is named %q; a restore cannot rename it, because its secrets are stored under its name.", id, old.Name)
 	case err != nil && cerberus.Code(err) != cerberus.ECodeNotFound:
 		return err
+	case err != nil:
+		old = nil // a new SDB, on which nobody had a role
 	}
 	now := s.now()
 	sdb := &cerberus.SDB{
@@ -152,8 +159,15 @@ func (s *Service) RestoreSDBMetadata(ctx context.Context, m *cerberus.SDBMetadat
 		sdb.LastUpdatedAt = now
 	}
 	s.setPermissions(sdb, nil, in, sdb.LastUpdatedBy, sdb.LastUpdatedAt)
-	audit.FromContext(ctx).SetSDB(id)
-	return s.store.RestoreSDB(ctx, sdb)
+	ev := audit.FromContext(ctx)
+	ev.SetSDB(id)
+	if err := s.store.RestoreSDB(ctx, sdb); err != nil {
+		return err
+	}
+	if note := s.selfGrant(p, old, sdb); note != "" {
+		ev.SetReason(note)
+	}
+	return nil
 }
 
 func orDefault(s, def string) string {
@@ -201,13 +215,22 @@ func (s *Service) OverrideOwner(ctx context.Context, sdbName, owner string) erro
 	if len(found) == 0 {
 		return cerberus.Errorf(cerberus.ECodeNotFound, "Not found No SDB is named %q.", sdbName)
 	}
-	sdb := found[0]
-	audit.FromContext(ctx).SetSDB(sdb.ID)
-	audit.FromContext(ctx).SetReason(fmt.Sprintf("owner %q replaced by %q", sdb.Owner, owner))
+	old := found[0]
+	ev := audit.FromContext(ctx)
+	ev.SetSDB(old.ID)
+	reason := fmt.Sprintf("owner %q replaced by %q", old.Owner, owner)
+	ev.SetReason(reason)
+	sdb := *old
 	sdb.Owner = owner
-	sdb.UserGroupPermissions = slices.DeleteFunc(sdb.UserGroupPermissions, func(g cerberus.UserGroupPermission) bool { return g.Name == owner })
+	sdb.UserGroupPermissions = slices.DeleteFunc(slices.Clone(old.UserGroupPermissions), func(g cerberus.UserGroupPermission) bool { return g.Name == owner })
 	sdb.LastUpdatedBy, sdb.LastUpdatedAt = p.Name, s.now()
-	return s.store.UpdateSDB(ctx, sdb)
+	if err := s.store.UpdateSDB(ctx, &sdb); err != nil {
+		return err
+	}
+	if note := s.selfGrant(p, old, &sdb); note != "" {
+		ev.SetReason(reason + "; " + note)
+	}
+	return nil
 }
 
 // CreateCategory implements cerberus.AdminService.
@@ -221,8 +244,11 @@ func (s *Service) CreateCategory(ctx context.Context, displayName string) (*cerb
 		return nil, cerberus.Errorf(cerberus.ECodeCategoryNameBlank, "The category display name may not be blank.")
 	case len(displayName) > MaxCategoryNameLength:
 		return nil, cerberus.Errorf(cerberus.ECodeCategoryNameLong, "The category display name may not exceed %d characters.", MaxCategoryNameLength)
-	case hasControl(displayName):
-		return nil, cerberus.Errorf(cerberus.ECodeBadRequest, "The category display name may not contain control characters.")
+	}
+	if err := checkText("category display name", displayName, textName); err != nil {
+		return nil, err
+	}
+	switch {
 	case Slugify(displayName) == "":
 		return nil, cerberus.Errorf(cerberus.ECodeBadRequest, "The category display name must contain at least one letter or digit.")
 	}

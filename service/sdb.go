@@ -20,8 +20,29 @@ const (
 	MaxSDBNameLength        = 100
 	MaxSDBDescriptionLength = 1000
 	MaxGroupNameLength      = 255
-	// MaxPermissions bounds each permission list of one SDB.
-	MaxPermissions = 500
+)
+
+// Bounds of the SDBs callers make, which the original did not have: every
+// read of an SDB, and every check of a role on it, costs in proportion to
+// its grants, and nothing else bounded how many SDBs one caller could make
+// to grant a victim.
+const (
+	// DefaultMaxSDBGrants is the default bound of each permission list of
+	// an SDB (Config.MaxSDBGrants). An SDB is shared by a team's groups
+	// and services: tens of grants are many. Every read of an SDB, every
+	// answer that carries it and every PUT, which sends the grants whole,
+	// grow with them; a hundred of each kind keeps that to a few hundred
+	// rows and tens of KiB of JSON.
+	DefaultMaxSDBGrants = 100
+	// MaxSDBGrantsBound is the largest Config.MaxSDBGrants: the fixed
+	// bound of earlier releases, so that any SDB they stored can be
+	// updated and restored.
+	MaxSDBGrantsBound = 500
+	// DefaultMaxSDBsPerCreator is the default bound of the SDBs one
+	// creator may hold (Config.MaxSDBsPerCreator): far more than a team
+	// makes, far fewer than it takes to weigh on everyone's logins and
+	// listings.
+	DefaultMaxSDBsPerCreator = 500
 )
 
 // Slugify derives an SDB slug from its name as the original did:
@@ -86,8 +107,47 @@ func (s *Service) roleOn(p *cerberus.Principal, sdb *cerberus.SDB) (cerberus.Rol
 	return best, best != ""
 }
 
-// FindSDBs implements cerberus.SDBService.
-func (s *Service) FindSDBs(ctx context.Context) ([]*cerberus.SDB, error) {
+// rank orders roles by what they allow: none, read, write, owner.
+func rank(r cerberus.RoleName) int {
+	switch r {
+	case cerberus.RoleRead:
+		return 1
+	case cerberus.RoleWrite:
+		return 2
+	case cerberus.RoleOwner:
+		return 3
+	}
+	return 0
+}
+
+// selfGrant returns, when p is an admin that gains a role on an SDB by a
+// change it makes (before is the SDB as it was, nil if it did not exist;
+// after as the change leaves it), a note of it for the audit event, and ""
+// otherwise. Admins may change any SDB's owner and permissions, so they can
+// give themselves a role and read what they could not: this is the trace
+// of it (docs/security.md).
+func (s *Service) selfGrant(p *cerberus.Principal, before, after *cerberus.SDB) string {
+	if !p.IsAdmin {
+		return ""
+	}
+	had := cerberus.RoleName("")
+	if before != nil {
+		had, _ = s.roleOn(p, before)
+	}
+	got, _ := s.roleOn(p, after)
+	if rank(got) <= rank(had) {
+		return ""
+	}
+	was := "no role"
+	if had != "" {
+		was = fmt.Sprintf("the role %q", had)
+	}
+	return fmt.Sprintf("admin %s %q granted itself the role %q on sdb %s, where it had %s", p.Type, p.Name, got, after.Path, was)
+}
+
+// FindSDBs implements cerberus.SDBService. It reads summaries only: the
+// permissions of the SDBs found are never loaded, however many they have.
+func (s *Service) FindSDBs(ctx context.Context) ([]*cerberus.SDBSummary, error) {
 	p, err := principal(ctx)
 	if err != nil {
 		return nil, err
@@ -100,7 +160,7 @@ func (s *Service) FindSDBs(ctx context.Context) ([]*cerberus.SDB, error) {
 	case cerberus.PrincipalIAM:
 		arns = grantCandidates(p.Name)
 	}
-	return s.store.FindSDBsForPrincipal(ctx, groups, arns)
+	return s.store.ListSDBSummaries(ctx, groups, arns)
 }
 
 // sdbFor loads an SDB and checks that p has a role on it allowed by ok (or
@@ -152,6 +212,14 @@ func (s *Service) CreateSDB(ctx context.Context, in *cerberus.SDBInput) (*cerber
 		ev.SetReason(cerberus.Message(err))
 		return nil, err
 	}
+	if err := checkNewOwner(p, in.Owner); err != nil {
+		ev.SetReason(fmt.Sprintf("%s %q may not create an SDB owned by %q", p.Type, p.Name, in.Owner))
+		return nil, err
+	}
+	if err := s.checkSDBQuota(ctx, p); err != nil {
+		ev.SetReason(cerberus.Message(err))
+		return nil, err
+	}
 	cats, err := s.store.ListCategories(ctx)
 	if err != nil {
 		return nil, err
@@ -184,6 +252,46 @@ func (s *Service) CreateSDB(ctx context.Context, in *cerberus.SDBInput) (*cerber
 	return sdb, nil
 }
 
+// checkNewOwner returns ECodeSDBOwnerNotValid unless p may make owner the
+// owner group of a new SDB: an admin any group, a user one of its own
+// groups. An IAM principal belongs to no group (the groups of its token
+// are labels of the server's, not a directory's), so only an admin one
+// may. Otherwise anyone could plant, on a team, an SDB that looks like the
+// team's own but that its creator can read, or has granted to whom it
+// likes. An owner may still hand its SDB over to another group
+// (UpdateSDB).
+func checkNewOwner(p *cerberus.Principal, owner string) error {
+	switch {
+	case p.IsAdmin:
+		return nil
+	case p.Type == cerberus.PrincipalUser && slices.Contains(p.Groups, owner):
+		return nil
+	case p.Type == cerberus.PrincipalUser:
+		return cerberus.Errorf(cerberus.ECodeSDBOwnerNotValid,
+			"The owner %q is not one of your groups. You may create an SDB only for a group you are in; ask a member of %q, or an admin, to create this one.", owner, owner)
+	}
+	return cerberus.Errorf(cerberus.ECodeSDBOwnerNotValid,
+		"An IAM principal belongs to no group, so it may not create an SDB for one. Ask a member of %q, or an admin, to create it; an IAM principal listed in --admin-roles may.", owner)
+}
+
+// checkSDBQuota returns ECodeSDBQuota if p, not an admin, holds as many
+// SDBs it created as one creator may. Creations that race may each pass
+// it: the bound can be passed by as many creations as run at once.
+func (s *Service) checkSDBQuota(ctx context.Context, p *cerberus.Principal) error {
+	if p.IsAdmin {
+		return nil
+	}
+	n, err := s.store.CountSDBsCreatedBy(ctx, p.Name)
+	if err != nil {
+		return err
+	}
+	if n >= s.cfg.MaxSDBsPerCreator {
+		return cerberus.Errorf(cerberus.ECodeSDBQuota, "You have created %d safe deposit boxes, the most one creator may hold on this server (%d). Delete one you no longer need, or ask an admin to create this one.",
+			n, s.cfg.MaxSDBsPerCreator)
+	}
+	return nil
+}
+
 // UpdateSDB implements cerberus.SDBService.
 func (s *Service) UpdateSDB(ctx context.Context, id string, in *cerberus.SDBInput) (*cerberus.SDB, error) {
 	ev := audit.FromContext(ctx)
@@ -206,6 +314,16 @@ func (s *Service) UpdateSDB(ctx context.Context, id string, in *cerberus.SDBInpu
 	s.setPermissions(&sdb, old, in, p.Name, now)
 	if err := s.store.UpdateSDB(ctx, &sdb); err != nil {
 		return nil, err
+	}
+	var notes []string
+	if note := s.selfGrant(p, old, &sdb); note != "" {
+		notes = append(notes, note)
+	}
+	if sdb.Owner != old.Owner {
+		notes = append(notes, fmt.Sprintf("owner %q handed over to %q", old.Owner, sdb.Owner))
+	}
+	if len(notes) > 0 {
+		ev.SetReason(strings.Join(notes, "; "))
 	}
 	return &sdb, nil
 }
@@ -270,21 +388,31 @@ func (s *Service) validateSDB(in *cerberus.SDBInput, creating bool) error {
 			return bad(cerberus.ECodeSDBNameBlank, "The name may not be blank.")
 		case len(in.Name) > MaxSDBNameLength:
 			return bad(cerberus.ECodeSDBNameTooLong, "Name may not exceed %d characters.", MaxSDBNameLength)
-		case hasControl(in.Name):
-			return bad(cerberus.ECodeBadRequest, "The name may not contain control characters.")
+		}
+		if err := checkText("name", in.Name, textName); err != nil {
+			return err
+		}
+		switch {
 		case Slugify(in.Name) == "":
 			return bad(cerberus.ECodeBadRequest, "The name must contain at least one letter or digit.")
 		case strings.TrimSpace(in.CategoryID) == "":
 			return bad(cerberus.ECodeCategoryInvalid, "The category id is invalid.")
 		}
 	}
+	if in.Description != nil {
+		if len(*in.Description) > MaxSDBDescriptionLength {
+			return bad(cerberus.ECodeSDBDescTooLong, "Description may not exceed %d characters.", MaxSDBDescriptionLength)
+		}
+		if err := checkText("description", *in.Description, textMultiline); err != nil {
+			return err
+		}
+	}
 	switch {
-	case in.Description != nil && len(*in.Description) > MaxSDBDescriptionLength:
-		return bad(cerberus.ECodeSDBDescTooLong, "Description may not exceed %d characters.", MaxSDBDescriptionLength)
 	case in.MaxVersions != nil && (*in.MaxVersions < 0 || *in.MaxVersions > MaxVersionsBound):
 		return bad(cerberus.ECodeBadRequest, "max_versions must be between 0 (keep every version) and %d.", MaxVersionsBound)
-	case len(in.UserGroupPermissions) > MaxPermissions || len(in.IAMPrincipalPermissions) > MaxPermissions:
-		return bad(cerberus.ECodeBadRequest, "An SDB may have at most %d permissions of each kind.", MaxPermissions)
+	case len(in.UserGroupPermissions) > s.cfg.MaxSDBGrants || len(in.IAMPrincipalPermissions) > s.cfg.MaxSDBGrants:
+		return bad(cerberus.ECodeTooManyGrants, "An SDB may have at most %d user group permissions and at most %d IAM principal permissions on this server; this one would have %d and %d.",
+			s.cfg.MaxSDBGrants, s.cfg.MaxSDBGrants, len(in.UserGroupPermissions), len(in.IAMPrincipalPermissions))
 	}
 	if err := s.validateOwner(in.Owner); err != nil {
 		return err
@@ -294,8 +422,13 @@ func (s *Service) validateSDB(in *cerberus.SDBInput, creating bool) error {
 		switch {
 		case strings.TrimSpace(g.Name) == "":
 			return bad(cerberus.ECodeGroupNameBlank, "The user group name may not be blank.")
-		case len(g.Name) > MaxGroupNameLength || hasControl(g.Name):
-			return bad(cerberus.ECodeBadRequest, "The user group name %q is longer than %d characters or contains control characters.", g.Name, MaxGroupNameLength)
+		case len(g.Name) > MaxGroupNameLength:
+			return bad(cerberus.ECodeBadRequest, "The user group name %q is longer than %d characters.", g.Name, MaxGroupNameLength)
+		}
+		if err := checkText("user group name", g.Name, textLine); err != nil {
+			return err
+		}
+		switch {
 		case g.Name == in.Owner:
 			return bad(cerberus.ECodeOwnerInGroupPerms, "The owner can not be included in the user group permissions.")
 		case seen[g.Name]:
@@ -307,6 +440,7 @@ func (s *Service) validateSDB(in *cerberus.SDBInput, creating bool) error {
 	}
 	seen = map[string]bool{}
 	for _, g := range in.IAMPrincipalPermissions {
+		// Stricter than checkText: printable ASCII only.
 		if err := stsauth.ValidateGrantARN(g.Name); err != nil {
 			return err
 		}
@@ -328,12 +462,6 @@ func (s *Service) validateOwner(owner string) error {
 		return cerberus.Errorf(cerberus.ECodeSDBOwnerBlank, "The owner may not be blank.")
 	case len(owner) > MaxGroupNameLength:
 		return cerberus.Errorf(cerberus.ECodeSDBOwnerTooLong, "The owner may not exceed %d characters.", MaxGroupNameLength)
-	case hasControl(owner):
-		return cerberus.Errorf(cerberus.ECodeBadRequest, "The owner may not contain control characters.")
 	}
-	return nil
-}
-
-func hasControl(s string) bool {
-	return strings.ContainsFunc(s, unicode.IsControl)
+	return checkText("owner", owner, textLine)
 }

@@ -46,6 +46,14 @@ type Config struct {
 	// MaxFileSize bounds a secure file in bytes; zero means
 	// cerberus.DefaultMaxFileSize.
 	MaxFileSize int
+	// MaxSDBGrants bounds each permission list of one SDB: its group
+	// grants, and its IAM grants. Zero means DefaultMaxSDBGrants; at most
+	// MaxSDBGrantsBound.
+	MaxSDBGrants int
+	// MaxSDBsPerCreator bounds the SDBs that one creator (a principal, by
+	// name) has created and not deleted; admins are not bound. Zero means
+	// DefaultMaxSDBsPerCreator.
+	MaxSDBsPerCreator int
 	// TokenCacheTTL bounds how long a node trusts a token lookup it
 	// cached: a token revoked on another node stops working here within
 	// it. Zero disables the cache.
@@ -112,6 +120,15 @@ func New(ctx context.Context, store Store, sealer Sealer, cfg Config) (*Service,
 	}
 	if cfg.MaxFileSize <= 0 {
 		cfg.MaxFileSize = cerberus.DefaultMaxFileSize
+	}
+	if cfg.MaxSDBGrants <= 0 {
+		cfg.MaxSDBGrants = DefaultMaxSDBGrants
+	}
+	if cfg.MaxSDBGrants > MaxSDBGrantsBound {
+		return nil, fmt.Errorf("service: at most %d grants of each kind per SDB can be allowed, not %d", MaxSDBGrantsBound, cfg.MaxSDBGrants)
+	}
+	if cfg.MaxSDBsPerCreator <= 0 {
+		cfg.MaxSDBsPerCreator = DefaultMaxSDBsPerCreator
 	}
 	if cfg.TokenCacheSize <= 0 {
 		cfg.TokenCacheSize = 10000

@@ -24,6 +24,13 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWrapped(t, nil)
+}
+
+// newEnvWrapped is newEnv with the store that wrap, if not nil, returns
+// for the SQLite store.
+func newEnvWrapped(t *testing.T, wrap func(service.Store) service.Store) *env {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	if err := os.Chmod(dir, 0o700); err != nil {
@@ -39,7 +46,11 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	svc, err := service.New(ctx, store, envelope.New(kr), service.Config{
+	var st service.Store = store
+	if wrap != nil {
+		st = wrap(store)
+	}
+	svc, err := service.New(ctx, st, envelope.New(kr), service.Config{
 		AdminGroups: []string{"admins"}, TokenTTL: time.Hour, MaxRefreshCount: 3,
 	})
 	if err != nil {
@@ -345,5 +356,39 @@ func TestWriteFileReadsAfterAuthorization(t *testing.T) {
 				t.Fatalf("WriteFile(%s): error %v, body read %v; want code %d, read %v", tc.path, err, read, tc.code, tc.wantRead)
 			}
 		})
+	}
+}
+
+// TestDatabaseWriterCanGrantItself pins what docs/security.md says of a
+// database writer: the permissions are plain rows, so one inserted grant
+// gives its principal a role, and the server decrypts for it. The secrets
+// are protected against database readers, not against writers who can
+// also use the API.
+func TestDatabaseWriterCanGrantItself(t *testing.T) {
+	e := newEnv(t)
+	sdb := e.createSDB(t, "Writable Box")
+	p := mustPath(t, strings.TrimSuffix(sdb.Path, "/")+"/db")
+	if err := e.svc.WriteSecret(e.ctx, p, cerberus.SecretData(`{"password":"kept"}`), cerberus.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	intruder := cerberus.NewContextWithPrincipal(context.Background(), &cerberus.Principal{
+		Type: cerberus.PrincipalUser, Name: "mallory", Groups: []string{"intruders"}})
+	if _, err := e.svc.ReadSecret(intruder, p, ""); cerberus.Code(err) != cerberus.ECodeAccessDenied {
+		t.Fatalf("ReadSecret as mallory before the inserted grant: %v, want ECodeAccessDenied", err)
+	}
+
+	db, err := sql.Open("sqlite", e.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`INSERT INTO user_group_permissions
+	(id, sdb_id, group_name, role_id, is_owner, created_by, last_updated_by, created_ts, last_updated_ts)
+	SELECT ?, ?, 'intruders', id, 0, 'x', 'x', 0, 0 FROM roles WHERE name = 'read'`, cerberus.NewID(), sdb.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.svc.ReadSecret(intruder, p, "")
+	if err != nil || string(got.Data.Reveal()) != `{"password":"kept"}` {
+		t.Fatalf("ReadSecret as mallory after one inserted grant row: %v; want the value (docs/security.md says a writer gets it)", err)
 	}
 }

@@ -59,10 +59,22 @@ type Store interface {
 	// SDB has the name, slug or path, ECodeCategoryInvalid for an unknown
 	// category.
 	RestoreSDB(ctx context.Context, sdb *cerberus.SDB) error
-	// FindSDBsForPrincipal returns the SDBs, with their permissions, where
-	// one of groups is the owner or has a group permission, or one of arns
-	// has an IAM permission; ordered by name.
-	FindSDBsForPrincipal(ctx context.Context, groups, arns []string) ([]*cerberus.SDB, error)
+	// ListSDBSummaries returns the summaries of the SDBs where one of
+	// groups is the owner or has a group permission, or one of arns has an
+	// IAM permission, once each, ordered by name. It reads no permission
+	// beyond those that match, through indexes of group names and ARNs,
+	// so that its work grows with the SDBs found and not with their
+	// grants.
+	ListSDBSummaries(ctx context.Context, groups, arns []string) ([]*cerberus.SDBSummary, error)
+	// HasSDBGrant reports whether one of groups is the owner of some SDB
+	// or has a group permission on one, or one of arns has an IAM
+	// permission on one. It stops at the first grant found, through
+	// indexes of group names and ARNs, so that its work does not grow with
+	// the number of SDBs or grants.
+	HasSDBGrant(ctx context.Context, groups, arns []string) (bool, error)
+	// CountSDBsCreatedBy returns the number of SDBs whose CreatedBy is by,
+	// through an index of it.
+	CountSDBsCreatedBy(ctx context.Context, by string) (int, error)
 
 	// FindSecret returns the current record at (sdbID, path). Returns
 	// ECodeNotFound.

@@ -54,11 +54,14 @@ func (s *Service) LoginSTS(ctx context.Context, sig cerberus.AWSSignature) (*cer
 	}
 	ev.SetPrincipal(string(cerberus.PrincipalIAM), id.ARN, false)
 	admin := s.isAdminARN(arn)
-	sdbs, err := s.store.FindSDBsForPrincipal(ctx, nil, arn.GrantCandidates())
+	// Whether one grant covers the principal is all a login needs to know:
+	// one indexed lookup, however many SDBs grant it and however many
+	// grants they have.
+	granted, err := s.store.HasSDBGrant(ctx, nil, arn.GrantCandidates())
 	if err != nil {
 		return nil, err
 	}
-	if len(sdbs) == 0 && !admin {
+	if !granted && !admin {
 		ev.SetReason(fmt.Sprintf("IAM principal %s is granted on no SDB", id.ARN))
 		return nil, cerberus.Errorf(cerberus.ECodeIAMPrincipalInvalid, "The specified IAM principal is not valid. The principal %s was not configured for any SDB.", id.ARN)
 	}

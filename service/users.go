@@ -22,8 +22,8 @@ func checkUser(name string, groups []string) error {
 		return cerberus.Errorf(cerberus.ECodeBadRequest, "invalid user name %q: use 1 to 128 letters, digits and . _ @ + -", name)
 	}
 	for _, g := range groups {
-		if strings.TrimSpace(g) == "" || len(g) > MaxGroupNameLength || strings.Contains(g, ",") || hasControl(g) {
-			return cerberus.Errorf(cerberus.ECodeBadRequest, "invalid group name %q: it must be 1 to %d characters, without commas or control characters", g, MaxGroupNameLength)
+		if strings.TrimSpace(g) == "" || len(g) > MaxGroupNameLength || strings.Contains(g, ",") || checkText("group name", g, textLine) != nil {
+			return cerberus.Errorf(cerberus.ECodeBadRequest, "invalid group name %q: it must be 1 to %d characters, of valid UTF-8, without commas or control characters", g, MaxGroupNameLength)
 		}
 	}
 	return nil

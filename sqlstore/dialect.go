@@ -57,7 +57,7 @@ const (
 	errTooLarge                    // a value is larger than the database accepts
 	errBadText                     // text that the database's text columns cannot hold
 	errForeignKey                  // a row that others refer to, or a reference to no row
-	errApplied                     // a schema change that is already in place: a column or index that exists
+	errApplied                     // a schema change that is already in place: a column or index that exists, or one dropped already
 )
 
 // rebind rewrites the '?' bind parameters of query in the dialect's
@@ -242,7 +242,8 @@ func classifyMySQL(err error) errClass {
 		1452: // ER_NO_REFERENCED_ROW_2
 		return errForeignKey
 	case 1060, // ER_DUP_FIELDNAME
-		1061: // ER_DUP_KEYNAME
+		1061, // ER_DUP_KEYNAME
+		1091: // ER_CANT_DROP_FIELD_OR_KEY: dropped already
 		return errApplied
 	case 1213, // ER_LOCK_DEADLOCK
 		1205, // ER_LOCK_WAIT_TIMEOUT

@@ -334,9 +334,10 @@ func (db *DB) findSDB(ctx context.Context, column, value string) (*cerberus.SDB,
 	return sdbs[0], nil
 }
 
-// FindSDBsForPrincipal implements service.Store.
-func (db *DB) FindSDBsForPrincipal(ctx context.Context, groups, arns []string) (_ []*cerberus.SDB, err error) {
-	defer db.translate(&err)
+// grantedSDBs returns a query of the ids of the SDBs where one of groups
+// is the owner or has a group permission, or one of arns has an IAM
+// permission, with its arguments; "" if both are empty.
+func (db *DB) grantedSDBs(groups, arns []string) (string, []any) {
 	groups, arns = db.holdable(groups), db.holdable(arns)
 	var match []string
 	var args []any
@@ -348,19 +349,73 @@ func (db *DB) FindSDBsForPrincipal(ctx context.Context, groups, arns []string) (
 		match = append(match, `SELECT sdb_id FROM iam_principal_permissions WHERE arn IN (`+params(len(arns))+`)`)
 		args = append(args, anys(arns)...)
 	}
-	if len(match) == 0 {
-		return []*cerberus.SDB{}, nil
+	return strings.Join(match, ` UNION `), args
+}
+
+// ListSDBSummaries implements service.Store. The grants are found through
+// the indexes of group_name and arn; the SDBs by their primary key.
+func (db *DB) ListSDBSummaries(ctx context.Context, groups, arns []string) (_ []*cerberus.SDBSummary, err error) {
+	defer db.translate(&err)
+	out := []*cerberus.SDBSummary{}
+	match, args := db.grantedSDBs(groups, arns)
+	if match == "" {
+		return out, nil
 	}
-	var sdbs []*cerberus.SDB
-	err = db.readTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		sdbs, err = db.loadSDBs(ctx, tx, `id IN (`+strings.Join(match, ` UNION `)+`)`, args...)
-		return err
-	})
+	rows, err := db.query(ctx, db.read, `SELECT id, name, path, category_id FROM sdbs WHERE id IN (`+match+`) ORDER BY name`, args...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("sqlstore: list sdb summaries: %w", err)
 	}
-	return sdbs, nil
+	defer rows.Close()
+	for rows.Next() {
+		s := new(cerberus.SDBSummary)
+		if err := rows.Scan(&s.ID, &s.Name, &s.Path, &s.CategoryID); err != nil {
+			return nil, fmt.Errorf("sqlstore: list sdb summaries: %w", err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: list sdb summaries: %w", err)
+	}
+	return out, nil
+}
+
+// HasSDBGrant implements service.Store: one EXISTS per kind of grant,
+// each answered by the first index entry found.
+func (db *DB) HasSDBGrant(ctx context.Context, groups, arns []string) (_ bool, err error) {
+	defer db.translate(&err)
+	groups, arns = db.holdable(groups), db.holdable(arns)
+	var exists []string
+	var args []any
+	if len(groups) > 0 {
+		exists = append(exists, `EXISTS (SELECT 1 FROM user_group_permissions WHERE group_name IN (`+params(len(groups))+`))`)
+		args = append(args, anys(groups)...)
+	}
+	if len(arns) > 0 {
+		exists = append(exists, `EXISTS (SELECT 1 FROM iam_principal_permissions WHERE arn IN (`+params(len(arns))+`))`)
+		args = append(args, anys(arns)...)
+	}
+	if len(exists) == 0 {
+		return false, nil
+	}
+	var found int
+	if err := db.queryRow(ctx, db.read, `SELECT CASE WHEN `+strings.Join(exists, ` OR `)+` THEN 1 ELSE 0 END`, args...).Scan(&found); err != nil {
+		return false, fmt.Errorf("sqlstore: find a grant: %w", err)
+	}
+	return found == 1, nil
+}
+
+// CountSDBsCreatedBy implements service.Store, through the index
+// sdbs_created_by.
+func (db *DB) CountSDBsCreatedBy(ctx context.Context, by string) (_ int, err error) {
+	defer db.translate(&err)
+	if !db.canHold(by) {
+		return 0, nil
+	}
+	var n int
+	if err := db.queryRow(ctx, db.read, `SELECT COUNT(*) FROM sdbs WHERE created_by = ?`, by).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlstore: count sdbs: %w", err)
+	}
+	return n, nil
 }
 
 // ListSDBs implements service.Store. The page of ids is read first, then

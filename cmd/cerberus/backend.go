@@ -59,6 +59,9 @@ func openBackend(ctx context.Context, cfg *Config, sts service.CallerIdentifier,
 		SecretBodies:    cfg.secretBodies(),
 		TokenCacheTTL:   cfg.TokenCacheTTL,
 		Logger:          logger,
+
+		MaxSDBGrants:      cfg.MaxSDBGrants,
+		MaxSDBsPerCreator: cfg.MaxSDBsPerCreator,
 	})
 	if err != nil {
 		store.Close()

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/cerberus-go/cerberus"
+	"github.com/cerberus-go/cerberus/service"
 	"github.com/cerberus-go/cerberus/stsauth"
 )
 
@@ -61,6 +62,10 @@ type Config struct {
 	// TLSCert and TLSKey are the PEM files of the certificate (chain) and
 	// key to serve HTTPS with; none serves HTTP.
 	TLSCert, TLSKey string
+
+	// Bounds of the SDBs that callers make.
+	MaxSDBGrants      int
+	MaxSDBsPerCreator int
 }
 
 // bindFlags declares the settings on fs. serverOnly settings are declared
@@ -100,6 +105,8 @@ func (c *Config) bindFlags(fs *pflag.FlagSet, server bool) {
 		fs.StringVar(&c.TLSKey, "tls-key", "", "PEM file of the TLS certificate's private key, private to its owner (mode 0600)")
 		fs.StringSliceVar(&c.TrustedProxies, "trusted-proxies", nil, "CIDRs or addresses of the proxies in front of the server (comma-separated): only on their connections does X-Forwarded-For name the client IP")
 		fs.StringVar(&c.AdminPasswordFile, "admin-password-file", "", "on the first start, write the password of the user admin to this new file (mode 0600) instead of standard output")
+		fs.IntVar(&c.MaxSDBGrants, "max-sdb-grants", service.DefaultMaxSDBGrants, "most user group permissions, and most IAM principal permissions, one SDB may have (1 to 500)")
+		fs.IntVar(&c.MaxSDBsPerCreator, "max-sdbs-per-creator", service.DefaultMaxSDBsPerCreator, "most SDBs one creator may hold, admins excepted (1 to 100000)")
 	}
 }
 
@@ -286,6 +293,12 @@ func (c *Config) validate(fs *pflag.FlagSet) error {
 		}
 		if c.AuditFailure != "closed" && c.AuditFailure != "open" {
 			bad("--audit-failure (CERBERUS_AUDIT_FAILURE) is %q; it must be closed or open", c.AuditFailure)
+		}
+		if c.MaxSDBGrants < 1 || c.MaxSDBGrants > service.MaxSDBGrantsBound {
+			bad("--max-sdb-grants (CERBERUS_MAX_SDB_GRANTS) is %d; it must be between 1 and %d", c.MaxSDBGrants, service.MaxSDBGrantsBound)
+		}
+		if c.MaxSDBsPerCreator < 1 || c.MaxSDBsPerCreator > 100000 {
+			bad("--max-sdbs-per-creator (CERBERUS_MAX_SDBS_PER_CREATOR) is %d; it must be between 1 and 100000", c.MaxSDBsPerCreator)
 		}
 		switch c.LogLevel {
 		case "debug", "info", "warn", "error":

@@ -111,6 +111,10 @@ type Options struct {
 	// AuditFailOpen serves secrets and files even when their audit event
 	// cannot be written (see Env.BreakAudit).
 	AuditFailOpen bool
+	// MaxSDBGrants and MaxSDBsPerCreator bound SDBs as the service's
+	// Config does (zero: its defaults).
+	MaxSDBGrants      int
+	MaxSDBsPerCreator int
 }
 
 // New starts an Env; it stops when the test ends.
@@ -159,6 +163,9 @@ func New(tb testing.TB, opts Options) *Env {
 		SecretBodies:    opts.SecretBodies,
 		Now:             clock.Now,
 		Logger:          slog.New(slog.DiscardHandler),
+
+		MaxSDBGrants:      opts.MaxSDBGrants,
+		MaxSDBsPerCreator: opts.MaxSDBsPerCreator,
 	})
 	if err != nil {
 		tb.Fatal(err)

@@ -59,16 +59,13 @@ func wantOwnerGrant(t *testing.T, s service.Store, call string, sdb *cerberus.SD
 	wantEqual(t, call+": the owner's grant", got, want)
 }
 
-// wantFoundFor fails the test unless FindSDBsForPrincipal finds the SDBs
+// wantFoundFor fails the test unless ListSDBSummaries finds the SDBs
 // want, and no other, for the group.
 func wantFoundFor(t *testing.T, s service.Store, group string, want ...*cerberus.SDB) {
 	t.Helper()
-	got, err := s.FindSDBsForPrincipal(context.Background(), []string{group}, nil)
-	mustOK(t, "FindSDBsForPrincipal", err)
-	if len(got) == 0 && len(want) == 0 {
-		return
-	}
-	wantSDBs(t, fmt.Sprintf("FindSDBsForPrincipal(%q)", group), got, want)
+	got, err := s.ListSDBSummaries(context.Background(), []string{group}, nil)
+	mustOK(t, "ListSDBSummaries", err)
+	wantEqual(t, fmt.Sprintf("ListSDBSummaries(%q)", group), got, summaries(want...))
 }
 
 func testCreateSDBMaxVersions(t *testing.T, s service.Store) {

@@ -45,8 +45,16 @@ func RunOutage(t *testing.T, target string, open func(t *testing.T, addr string)
 	}{
 		{"ListCategories", func(ctx context.Context) error { _, err := s.ListCategories(ctx); return err }},
 		{"FindSDBByID", func(ctx context.Context) error { _, err := s.FindSDBByID(ctx, sdb.ID); return err }},
-		{"FindSDBsForPrincipal", func(ctx context.Context) error {
-			_, err := s.FindSDBsForPrincipal(ctx, []string{sdb.Owner}, nil)
+		{"ListSDBSummaries", func(ctx context.Context) error {
+			_, err := s.ListSDBSummaries(ctx, []string{sdb.Owner}, nil)
+			return err
+		}},
+		{"HasSDBGrant", func(ctx context.Context) error {
+			_, err := s.HasSDBGrant(ctx, []string{sdb.Owner}, nil)
+			return err
+		}},
+		{"CountSDBsCreatedBy", func(ctx context.Context) error {
+			_, err := s.CountSDBsCreatedBy(ctx, sdb.CreatedBy)
 			return err
 		}},
 		{"CreateSDB", func(ctx context.Context) error { return s.CreateSDB(ctx, f.sdb(f.apps, "Late", "late")) }},

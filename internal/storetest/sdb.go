@@ -193,12 +193,12 @@ func raceCreateSDB(t *testing.T, f *fixture, sdbs []*cerberus.SDB) {
 		_, err := f.s.FindSDBByID(ctx, sdb.ID)
 		wantCode(t, "FindSDBByID of a loser", err, cerberus.ECodeNotFound)
 		// The losers' grants were not stored either.
-		found, err := f.s.FindSDBsForPrincipal(ctx, []string{sdb.Owner, sdb.UserGroupPermissions[0].Name},
+		found, err := f.s.ListSDBSummaries(ctx, []string{sdb.Owner, sdb.UserGroupPermissions[0].Name},
 			[]string{sdb.IAMPrincipalPermissions[0].ARN})
-		mustOK(t, "FindSDBsForPrincipal", err)
+		mustOK(t, "ListSDBSummaries", err)
 		for _, fs := range found {
 			if fs.ID != sdbs[w].ID {
-				t.Fatalf("FindSDBsForPrincipal with the grants of a loser: got %s, want the winner at most", show(found))
+				t.Fatalf("ListSDBSummaries with the grants of a loser: got %s, want the winner at most", show(found))
 			}
 		}
 	}
@@ -310,11 +310,21 @@ func testDeleteSDBCascade(t *testing.T, s service.Store) {
 	if len(paths) != 0 {
 		t.Fatalf("ListSecretPaths of a deleted SDB: got %q, want none", paths)
 	}
-	sdbs, err := s.FindSDBsForPrincipal(ctx, []string{doomed.Owner, doomed.UserGroupPermissions[0].Name},
-		[]string{doomed.IAMPrincipalPermissions[0].ARN})
-	mustOK(t, "FindSDBsForPrincipal", err)
-	if len(sdbs) != 0 {
-		t.Fatalf("FindSDBsForPrincipal with the grants of a deleted SDB: got %s, want none", show(sdbs))
+	for _, g := range []struct{ groups, arns []string }{
+		{[]string{doomed.Owner}, nil},
+		{[]string{doomed.UserGroupPermissions[0].Name}, nil},
+		{nil, []string{doomed.IAMPrincipalPermissions[0].ARN}},
+	} {
+		sdbs, err := s.ListSDBSummaries(ctx, g.groups, g.arns)
+		mustOK(t, "ListSDBSummaries", err)
+		if len(sdbs) != 0 {
+			t.Fatalf("ListSDBSummaries(%q, %q) with the grants of a deleted SDB: got %s, want none", g.groups, g.arns, show(sdbs))
+		}
+		has, err := s.HasSDBGrant(ctx, g.groups, g.arns)
+		mustOK(t, "HasSDBGrant", err)
+		if has {
+			t.Fatalf("HasSDBGrant(%q, %q) with the grants of a deleted SDB: got true, want false", g.groups, g.arns)
+		}
 	}
 
 	// The other SDB is untouched.
@@ -392,55 +402,147 @@ func testFindSDBByPathErrNotFound(t *testing.T, s service.Store) {
 	}
 }
 
-func testFindSDBsForPrincipal(t *testing.T, s service.Store) {
-	ctx := context.Background()
+// grantFixture creates three SDBs whose grants overlap, out of name
+// order, and returns them in name order:
+//   - alpha: owner alpha-owners, group shared-group (read), ARN arn1 (write);
+//   - bravo: owner bravo-owners, ARN arn2;
+//   - charlie: owner charlie-owners, group shared-group (write).
+func grantFixture(t *testing.T, s service.Store) (alpha, bravo, charlie *cerberus.SDB) {
+	t.Helper()
 	f := newFixture(t, s)
-	// alpha: owner alpha-owners, group shared-group (read), ARN arn1 (write).
-	// bravo: owner bravo-owners, ARN arn2.
-	// charlie: owner charlie-owners, group shared-group (write).
-	arn1, arn2 := "arn:aws:iam::111122223333:role/one", "arn:aws:iam::111122223333:role/two"
-	alpha := f.sdb(f.apps, "Alpha", "alpha")
+	alpha = f.sdb(f.apps, "Alpha", "alpha")
 	alpha.UserGroupPermissions[0].Name = "shared-group"
-	alpha.IAMPrincipalPermissions[0].ARN = arn1
-	bravo := f.sdb(f.shared, "Bravo", "bravo")
+	alpha.IAMPrincipalPermissions[0].ARN = grantARN1
+	bravo = f.sdb(f.shared, "Bravo", "bravo")
 	bravo.UserGroupPermissions = nil
-	bravo.IAMPrincipalPermissions[0].ARN = arn2
-	charlie := f.sdb(f.apps, "Charlie", "charlie")
+	bravo.IAMPrincipalPermissions[0].ARN = grantARN2
+	charlie = f.sdb(f.apps, "Charlie", "charlie")
 	charlie.UserGroupPermissions[0].Name = "shared-group"
 	charlie.UserGroupPermissions[0].RoleID = f.roles[cerberus.RoleWrite]
 	charlie.IAMPrincipalPermissions = nil
-	// Created out of name order.
 	for _, sdb := range []*cerberus.SDB{charlie, alpha, bravo} {
-		mustOK(t, "CreateSDB "+sdb.Name, s.CreateSDB(ctx, sdb))
+		mustOK(t, "CreateSDB "+sdb.Name, s.CreateSDB(context.Background(), sdb))
 	}
+	return alpha, bravo, charlie
+}
 
-	tests := []struct {
-		name   string
-		groups []string
-		arns   []string
-		want   []*cerberus.SDB
-	}{
-		{"Owner", []string{"bravo-owners"}, nil, []*cerberus.SDB{bravo}},
-		{"Group", []string{"shared-group"}, nil, []*cerberus.SDB{alpha, charlie}},
-		{"ARN", nil, []string{arn2}, []*cerberus.SDB{bravo}},
-		{"GroupsAndARNs", []string{"charlie-owners"}, []string{arn1}, []*cerberus.SDB{alpha, charlie}},
-		{"OnceEach", []string{"alpha-owners", "shared-group", "charlie-owners"}, []string{arn1, arn2}, []*cerberus.SDB{alpha, bravo, charlie}},
-		{"NoMatch", []string{"nobody"}, []string{"arn:aws:iam::111122223333:role/none"}, nil},
-		{"Empty", nil, nil, nil},
-		{"EmptyNonNil", []string{}, []string{}, nil},
-		{"CaseSensitive", []string{"SHARED-GROUP", "Bravo-Owners"}, []string{"ARN:AWS:IAM::111122223333:ROLE/ONE"}, nil},
-		{"NotPatterns", []string{"%", "shared_group", "shared%"}, []string{"arn:%"}, nil},
-		{"ARNNotGroup", []string{arn1}, []string{"shared-group"}, nil},
-		{"NotUTF8", []string{"\xff", "bravo-owners", "a\x00b"}, []string{"\xff"}, []*cerberus.SDB{bravo}},
-	}
-	for _, tt := range tests {
+// ARNs granted by grantFixture.
+const (
+	grantARN1 = "arn:aws:iam::111122223333:role/one"
+	grantARN2 = "arn:aws:iam::111122223333:role/two"
+)
+
+// grantCase is a lookup of grants and the names of the SDBs (of
+// grantFixture) it must find, in name order.
+type grantCase struct {
+	name   string
+	groups []string
+	arns   []string
+	want   []string
+}
+
+var grantCases = []grantCase{
+	{"Owner", []string{"bravo-owners"}, nil, []string{"Bravo"}},
+	{"Group", []string{"shared-group"}, nil, []string{"Alpha", "Charlie"}},
+	{"ARN", nil, []string{grantARN2}, []string{"Bravo"}},
+	{"GroupsAndARNs", []string{"charlie-owners"}, []string{grantARN1}, []string{"Alpha", "Charlie"}},
+	{"OnceEach", []string{"alpha-owners", "shared-group", "charlie-owners"}, []string{grantARN1, grantARN2}, []string{"Alpha", "Bravo", "Charlie"}},
+	{"NoMatch", []string{"nobody"}, []string{"arn:aws:iam::111122223333:role/none"}, nil},
+	{"Empty", nil, nil, nil},
+	{"EmptyNonNil", []string{}, []string{}, nil},
+	{"CaseSensitive", []string{"SHARED-GROUP", "Bravo-Owners"}, []string{"ARN:AWS:IAM::111122223333:ROLE/ONE"}, nil},
+	{"NotPatterns", []string{"%", "shared_group", "shared%"}, []string{"arn:%"}, nil},
+	{"ARNNotGroup", []string{grantARN1}, []string{"shared-group"}, nil},
+	{"NotUTF8", []string{"\xff", "bravo-owners", "a\x00b"}, []string{"\xff"}, []string{"Bravo"}},
+	{"OnlyUnholdable", []string{"\xff", "a\x00b"}, []string{"\xff"}, nil},
+}
+
+func testListSDBSummaries(t *testing.T, s service.Store) {
+	alpha, bravo, charlie := grantFixture(t, s)
+	byName := map[string]*cerberus.SDB{"Alpha": alpha, "Bravo": bravo, "Charlie": charlie}
+	for _, tt := range grantCases {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := s.FindSDBsForPrincipal(ctx, tt.groups, tt.arns)
-			mustOK(t, "FindSDBsForPrincipal", err)
-			if len(got) == 0 && len(tt.want) == 0 {
-				return
+			var want []*cerberus.SDB
+			for _, n := range tt.want {
+				want = append(want, byName[n])
 			}
-			wantSDBs(t, "FindSDBsForPrincipal", got, tt.want)
+			got, err := s.ListSDBSummaries(context.Background(), tt.groups, tt.arns)
+			mustOK(t, "ListSDBSummaries", err)
+			wantEqual(t, fmt.Sprintf("ListSDBSummaries(%q, %q)", tt.groups, tt.arns), got, summaries(want...))
 		})
+	}
+}
+
+func testHasSDBGrant(t *testing.T, s service.Store) {
+	grantFixture(t, s)
+	for _, tt := range grantCases {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.HasSDBGrant(context.Background(), tt.groups, tt.arns)
+			mustOK(t, "HasSDBGrant", err)
+			if want := len(tt.want) > 0; got != want {
+				t.Fatalf("HasSDBGrant(%q, %q) = %v, want %v", tt.groups, tt.arns, got, want)
+			}
+		})
+	}
+}
+
+// testListSDBSummariesManyGrants lists SDBs of many grants each: the
+// summaries are those of the SDBs, once each, whatever their grants.
+func testListSDBSummariesManyGrants(t *testing.T, s service.Store) {
+	ctx := context.Background()
+	f := newFixture(t, s)
+	const root = "arn:aws:iam::111122223333:root"
+	var want []*cerberus.SDB
+	for i := range 5 {
+		sdb := f.sdb(f.apps, fmt.Sprintf("Many %d", i), fmt.Sprintf("many-%d", i))
+		sdb.UserGroupPermissions, sdb.IAMPrincipalPermissions = nil, nil
+		for j := range 100 {
+			sdb.UserGroupPermissions = append(sdb.UserGroupPermissions, cerberus.UserGroupPermission{
+				ID: cerberus.NewID(), Name: fmt.Sprintf("group-%03d", j), RoleID: f.roles[cerberus.RoleRead],
+				CreatedBy: "c", LastUpdatedBy: "c", CreatedAt: at(0), LastUpdatedAt: at(0)})
+			arn := fmt.Sprintf("arn:aws:iam::999988887777:role/r-%03d", j)
+			if j == 50 {
+				arn = root
+			}
+			sdb.IAMPrincipalPermissions = append(sdb.IAMPrincipalPermissions, cerberus.IAMPrincipalPermission{
+				ID: cerberus.NewID(), ARN: arn, RoleID: f.roles[cerberus.RoleRead],
+				CreatedBy: "c", LastUpdatedBy: "c", CreatedAt: at(0), LastUpdatedAt: at(0)})
+		}
+		mustOK(t, "CreateSDB", s.CreateSDB(ctx, sdb))
+		want = append(want, sdb)
+	}
+	groups := []string{"group-000", "group-001", "group-099"}
+	arns := []string{root, "arn:aws:iam::999988887777:role/r-000"}
+	got, err := s.ListSDBSummaries(ctx, groups, arns)
+	mustOK(t, "ListSDBSummaries", err)
+	wantEqual(t, "ListSDBSummaries of SDBs matched by many grants each", got, summaries(want...))
+	has, err := s.HasSDBGrant(ctx, nil, []string{root})
+	mustOK(t, "HasSDBGrant", err)
+	if !has {
+		t.Fatalf("HasSDBGrant(nil, [%q]) = false, want true", root)
+	}
+}
+
+func testCountSDBsCreatedBy(t *testing.T, s service.Store) {
+	ctx := context.Background()
+	f := newFixture(t, s)
+	for i, by := range []string{"alice", "alice", "bob", "alice", "Alice", "arn:aws:iam::111122223333:role/ci"} {
+		sdb := f.sdb(f.apps, fmt.Sprintf("Counted %d", i), fmt.Sprintf("counted-%d", i))
+		sdb.CreatedBy, sdb.LastUpdatedBy = by, "someone-else"
+		mustOK(t, "CreateSDB", s.CreateSDB(ctx, sdb))
+	}
+	doomed := f.sdb(f.apps, "Counted Doomed", "counted-doomed")
+	doomed.CreatedBy = "alice"
+	mustOK(t, "CreateSDB", s.CreateSDB(ctx, doomed))
+	mustOK(t, "DeleteSDB", s.DeleteSDB(ctx, doomed.ID))
+	for by, want := range map[string]int{
+		"alice": 3, "Alice": 1, "bob": 1, "arn:aws:iam::111122223333:role/ci": 1,
+		"someone-else": 0, "nobody": 0, "": 0, "%": 0, "alic_": 0, "\xff": 0, "a\x00b": 0,
+	} {
+		got, err := s.CountSDBsCreatedBy(ctx, by)
+		mustOK(t, "CountSDBsCreatedBy", err)
+		if got != want {
+			t.Errorf("CountSDBsCreatedBy(%q) = %d, want %d", by, got, want)
+		}
 	}
 }

@@ -90,7 +90,12 @@ func RunConfig(t *testing.T, open func(t *testing.T) service.Store, cfg Config) 
 			{"OK", testFindSDBByPathOK},
 			{"ErrNotFound", testFindSDBByPathErrNotFound},
 		}},
-		{"FindSDBsForPrincipal", []testCase{{"Match", testFindSDBsForPrincipal}}},
+		{"ListSDBSummaries", []testCase{
+			{"Match", testListSDBSummaries},
+			{"NoPermissionsRead", testListSDBSummariesManyGrants},
+		}},
+		{"HasSDBGrant", []testCase{{"Match", testHasSDBGrant}}},
+		{"CountSDBsCreatedBy", []testCase{{"OK", testCountSDBsCreatedBy}}},
 		{"ListSDBs", []testCase{
 			{"Ordered", testListSDBsOK},
 			{"Name", testListSDBsName},
@@ -292,6 +297,17 @@ func normalSDBs(sdbs []*cerberus.SDB) []cerberus.SDB {
 		})
 		out[i] = c
 	}
+	return out
+}
+
+// summaries returns the summaries of sdbs, ordered by name, as
+// ListSDBSummaries gives them.
+func summaries(sdbs ...*cerberus.SDB) []*cerberus.SDBSummary {
+	out := []*cerberus.SDBSummary{}
+	for _, s := range sdbs {
+		out = append(out, &cerberus.SDBSummary{ID: s.ID, Name: s.Name, Path: s.Path, CategoryID: s.CategoryID})
+	}
+	slices.SortFunc(out, func(a, b *cerberus.SDBSummary) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 

@@ -237,7 +237,9 @@ func testContextCanceled(t *testing.T, s service.Store) {
 	}{
 		{"ListCategories", func() error { _, err := s.ListCategories(ctx); return err }},
 		{"FindSDBByID", func() error { _, err := s.FindSDBByID(ctx, sdb.ID); return err }},
-		{"FindSDBsForPrincipal", func() error { _, err := s.FindSDBsForPrincipal(ctx, []string{sdb.Owner}, nil); return err }},
+		{"ListSDBSummaries", func() error { _, err := s.ListSDBSummaries(ctx, []string{sdb.Owner}, nil); return err }},
+		{"HasSDBGrant", func() error { _, err := s.HasSDBGrant(ctx, []string{sdb.Owner}, nil); return err }},
+		{"CountSDBsCreatedBy", func() error { _, err := s.CountSDBsCreatedBy(ctx, sdb.CreatedBy); return err }},
 		{"CreateSDB", func() error { return s.CreateSDB(ctx, f.sdb(f.apps, "Late", "late")) }},
 		{"FindSecret", func() error { _, err := s.FindSecret(ctx, sdb.ID, rec.Path); return err }},
 		{"PutSecret", func() error { return s.PutSecret(ctx, secret(sdb, "a", "y"), 1) }},

@@ -76,7 +76,7 @@ func TestMigrations(t *testing.T) {
 		New:    dbtest.MySQL,
 		Driver: "mysql",
 		Open:   sqlmysql.Open,
-		Latest: 2,
+		Latest: 3,
 		Nodes:  true,
 	})
 }
@@ -176,14 +176,19 @@ func TestOpenResumesMigration(t *testing.T) {
 	if err := db.PutKeyIfAbsent(ctx, "k", []byte("v")); err != nil {
 		t.Fatalf("PutKeyIfAbsent: %v", err)
 	}
-	if n := count(t, name, "schema_version"); n != 2 {
-		t.Fatalf("schema_version has %d rows, want 2", n)
+	if n := count(t, name, "schema_version"); n != 3 {
+		t.Fatalf("schema_version has %d rows, want 3", n)
 	}
-	// The second migration ran again over its own column and indexes.
+	// The later migrations ran again over their own columns and indexes.
 	var cols int
 	if err := admin.QueryRow(`SELECT COUNT(*) FROM information_schema.columns
 	WHERE table_schema = ? AND table_name = 'sdbs' AND column_name = 'max_versions'`, name).Scan(&cols); err != nil || cols != 1 {
 		t.Fatalf("sdbs.max_versions: %d columns, %v; want 1", cols, err)
+	}
+	var idx int
+	if err := admin.QueryRow(`SELECT COUNT(DISTINCT index_name) FROM information_schema.statistics
+	WHERE table_schema = ? AND table_name = 'sdbs' AND index_name = 'sdbs_created_by'`, name).Scan(&idx); err != nil || idx != 1 {
+		t.Fatalf("index sdbs_created_by: %d, %v; want 1", idx, err)
 	}
 	if n := count(t, name, "roles"); n != 3 {
 		t.Fatalf("roles has %d rows, want 3", n)

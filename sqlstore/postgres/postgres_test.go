@@ -44,7 +44,7 @@ func TestMigrations(t *testing.T) {
 		New:    dbtest.Postgres,
 		Driver: "pgx",
 		Open:   postgres.Open,
-		Latest: 2,
+		Latest: 3,
 		Nodes:  true,
 	})
 }

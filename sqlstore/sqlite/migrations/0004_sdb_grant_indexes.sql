@@ -1,0 +1,14 @@
+-- SDBs are counted by their creator, to bound how many one creator makes
+-- (--max-sdbs-per-creator). The grants of a principal are found by its
+-- groups or ARNs, for logins and listings, from the index alone: it holds
+-- the SDB ids too, so that the grant rows are never read.
+
+CREATE INDEX sdbs_created_by ON sdbs (created_by);
+
+CREATE INDEX user_group_permissions_group_name_sdb_id ON user_group_permissions (group_name, sdb_id);
+
+DROP INDEX user_group_permissions_group_name;
+
+CREATE INDEX iam_principal_permissions_arn_sdb_id ON iam_principal_permissions (arn, sdb_id);
+
+DROP INDEX iam_principal_permissions_arn;
