@@ -108,12 +108,13 @@ func (s *Service) CheckMFA(ctx context.Context, stateToken, deviceID, otp string
 		return nil, errBadCredentials()
 	}
 	errFactor := cerberus.Errorf(cerberus.ECodeFactorInvalid, "The one-time code is invalid.")
-	if !s.mfaFailures.allow(name, s.now()) {
+	// The attempt counts before it is evaluated: only a success takes it
+	// back (reset), so concurrent attempts cannot pass the limit.
+	if !s.mfaFailures.reserve(name, s.now()) {
 		ev.SetReason(fmt.Sprintf("too many wrong one-time codes for user %q", name))
 		return nil, errFactor
 	}
 	if deviceID != totpDeviceID {
-		s.mfaFailures.fail(name, s.now())
 		ev.SetReason(fmt.Sprintf("unknown device %q for user %q", deviceID, name))
 		return nil, errFactor
 	}
@@ -123,12 +124,10 @@ func (s *Service) CheckMFA(ctx context.Context, stateToken, deviceID, otp string
 	}
 	counter, ok := userauth.CheckTOTP(string(seed), otp, s.now())
 	if !ok {
-		s.mfaFailures.fail(name, s.now())
 		ev.SetReason(fmt.Sprintf("wrong one-time code for user %q", name))
 		return nil, errFactor
 	}
 	if err := s.store.AdvanceTOTPCounter(ctx, u.ID, counter); cerberus.Code(err) == cerberus.ECodeConflict {
-		s.mfaFailures.fail(name, s.now())
 		ev.SetReason(fmt.Sprintf("replayed one-time code for user %q", name))
 		return nil, errFactor
 	} else if err != nil {

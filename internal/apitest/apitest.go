@@ -91,6 +91,15 @@ type Options struct {
 	STSTransport http.RoundTripper
 	// AdminARNs are the admin IAM principals.
 	AdminARNs []string
+	// TokenCacheTTL is the services' token cache TTL; zero disables the
+	// cache.
+	TokenCacheTTL time.Duration
+	// WrapSealer, if set, wraps the sealer the services use, from their
+	// start (the server keys are opened through it).
+	WrapSealer func(service.Sealer) service.Sealer
+	// WrapStore, if set, wraps the store the services use, from their
+	// start.
+	WrapStore func(service.Store) service.Store
 }
 
 // New starts an Env; it stops when the test ends.
@@ -128,7 +137,15 @@ func New(tb testing.TB, opts Options) *Env {
 		}
 		sts = c
 	}
-	svc, err := service.New(ctx, store, envelope.New(kr), service.Config{
+	var sealer service.Sealer = envelope.New(kr)
+	if opts.WrapSealer != nil {
+		sealer = opts.WrapSealer(sealer)
+	}
+	var svcStore service.Store = store
+	if opts.WrapStore != nil {
+		svcStore = opts.WrapStore(svcStore)
+	}
+	svc, err := service.New(ctx, svcStore, sealer, service.Config{
 		AdminGroups:     []string{"cerberus-admins"},
 		AdminARNs:       opts.AdminARNs,
 		STS:             sts,
@@ -137,6 +154,7 @@ func New(tb testing.TB, opts Options) *Env {
 		MaxSecretSize:   opts.MaxSecretSize,
 		MaxFileSize:     opts.MaxFileSize,
 		SecretBodies:    opts.SecretBodies,
+		TokenCacheTTL:   opts.TokenCacheTTL,
 		Now:             clock.Now,
 		Logger:          slog.New(slog.DiscardHandler),
 	})
