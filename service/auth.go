@@ -157,8 +157,7 @@ func (s *Service) RefreshToken(ctx context.Context) (*cerberus.AuthResult, error
 	}
 	// Deleting first makes the refresh single-use: of two racing refreshes
 	// of one token, one finds it gone.
-	s.tokens.remove(p.TokenID)
-	if err := s.store.DeleteToken(ctx, p.TokenID); cerberus.Code(err) == cerberus.ECodeNotFound {
+	if err := s.revokeToken(ctx, p.TokenID); cerberus.Code(err) == cerberus.ECodeNotFound {
 		ev.SetReason("token revoked while refreshing")
 		return nil, errTokenInvalid()
 	} else if err != nil {
@@ -184,11 +183,21 @@ func (s *Service) Logout(ctx context.Context) error {
 		return err
 	}
 	audit.FromContext(ctx).SetAction("logout")
-	s.tokens.remove(p.TokenID)
-	if err := s.store.DeleteToken(ctx, p.TokenID); err != nil && cerberus.Code(err) != cerberus.ECodeNotFound {
+	if err := s.revokeToken(ctx, p.TokenID); err != nil && cerberus.Code(err) != cerberus.ECodeNotFound {
 		return err
 	}
 	return nil
+}
+
+// revokeToken deletes a token from the store, then from this node's cache:
+// in that order, a lookup that starts after the removal finds the token
+// gone from the store, and one that started before cannot cache it again
+// (see tokenCache). The cache forgets it even if the store failed. Returns
+// ECodeNotFound if the store had no such token.
+func (s *Service) revokeToken(ctx context.Context, id string) error {
+	err := s.store.DeleteToken(ctx, id)
+	s.tokens.remove(id)
+	return err
 }
 
 // Authenticate implements cerberus.AuthService.
@@ -200,7 +209,7 @@ func (s *Service) Authenticate(ctx context.Context, t cerberus.Token) (*cerberus
 	}
 	h := s.hasher.Hash(t)
 	now := s.now()
-	rec, ok := s.tokens.get(h, now)
+	rec, gen, ok := s.tokens.get(h, now)
 	if !ok {
 		var err error
 		rec, err = s.store.FindTokenByHash(ctx, h)
@@ -210,7 +219,7 @@ func (s *Service) Authenticate(ctx context.Context, t cerberus.Token) (*cerberus
 		} else if err != nil {
 			return nil, err
 		}
-		s.tokens.put(rec, now)
+		s.tokens.put(rec, now, gen)
 	}
 	if !token.Equal(rec.Hash, h) {
 		ev.SetReason("token hash mismatch")
