@@ -1,8 +1,10 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/cerberus-go/cerberus"
 	"github.com/cerberus-go/cerberus/audit"
@@ -84,7 +86,27 @@ func (s *Service) userLoggedIn(ctx context.Context, u *User) (*cerberus.AuthResu
 	if err != nil {
 		return nil, err
 	}
+	// A change of the user (password, groups, second factor, deletion)
+	// revokes the user's tokens as it is stored. One stored while this login
+	// was checked may have come before the token was: read the user again,
+	// now that the token is stored, and take the token back if it changed.
+	cur, err := s.store.FindUserByName(ctx, u.Name)
+	if err != nil || !sameUser(cur, u) {
+		_ = s.revokeToken(ctx, it.Principal.TokenID)
+		if err != nil && cerberus.Code(err) != cerberus.ECodeNotFound {
+			return nil, err
+		}
+		audit.FromContext(ctx).SetReason("the user changed while logging in")
+		return nil, errBadCredentials()
+	}
 	return &cerberus.AuthResult{Status: cerberus.AuthSuccess, UserID: u.ID, Username: u.Name, Token: it}, nil
+}
+
+// sameUser reports whether a and b are the same version of one user, but
+// for the TOTP counter.
+func sameUser(a, b *User) bool {
+	return a.ID == b.ID && a.UpdatedAt.Equal(b.UpdatedAt) && a.PasswordHash == b.PasswordHash &&
+		slices.Equal(a.Groups, b.Groups) && bytes.Equal(a.TOTPSecret, b.TOTPSecret)
 }
 
 // CheckMFA implements cerberus.AuthService.
@@ -155,6 +177,16 @@ func (s *Service) RefreshToken(ctx context.Context) (*cerberus.AuthResult, error
 		ev.SetReason(fmt.Sprintf("refresh count %d reached the limit %d", p.RefreshCount, s.cfg.MaxRefreshCount))
 		return nil, cerberus.Errorf(cerberus.ECodeRefreshLimit, "Maximum token refresh count reached, re-authentication required.")
 	}
+	// The new token's groups and admin flag come from the user directory
+	// and the admin groups of now, not from the old token.
+	u, err := s.store.FindUserByName(ctx, p.Name)
+	if cerberus.Code(err) == cerberus.ECodeNotFound {
+		_ = s.revokeToken(ctx, p.TokenID)
+		ev.SetReason(fmt.Sprintf("user %q no longer exists", p.Name))
+		return nil, errTokenInvalid()
+	} else if err != nil {
+		return nil, err
+	}
 	// Deleting first makes the refresh single-use: of two racing refreshes
 	// of one token, one finds it gone.
 	if err := s.revokeToken(ctx, p.TokenID); cerberus.Code(err) == cerberus.ECodeNotFound {
@@ -165,9 +197,9 @@ func (s *Service) RefreshToken(ctx context.Context) (*cerberus.AuthResult, error
 	}
 	it, err := s.issue(ctx, cerberus.Principal{
 		Type:         p.Type,
-		Name:         p.Name,
-		Groups:       p.Groups,
-		IsAdmin:      p.IsAdmin,
+		Name:         u.Name,
+		Groups:       u.Groups,
+		IsAdmin:      s.isAdminGroup(u.Groups),
 		RefreshCount: p.RefreshCount + 1,
 	})
 	if err != nil {

@@ -3,6 +3,8 @@ package service
 import (
 	"sync"
 	"time"
+
+	"github.com/cerberus-go/cerberus"
 )
 
 // tokenCache keeps recent token lookups, keyed by token hash, so that a
@@ -93,5 +95,17 @@ func (c *tokenCache) remove(id string) {
 	c.gen++
 	if h, ok := c.hashes[id]; ok {
 		c.drop(h, c.entries[h])
+	}
+}
+
+// removePrincipal forgets every token of the principal.
+func (c *tokenCache) removePrincipal(typ cerberus.PrincipalType, name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for h, e := range c.entries {
+		if e.rec.PrincipalType == typ && e.rec.Principal == name {
+			c.drop(h, e)
+		}
 	}
 }
