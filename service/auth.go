@@ -30,8 +30,12 @@ func errTokenInvalid() error {
 func (s *Service) LoginUser(ctx context.Context, username, password string) (*cerberus.AuthResult, error) {
 	ev := audit.FromContext(ctx)
 	ev.SetAction("user login")
-	if username == "" || len(username) > MaxUsernameLength || len(password) > userauth.MaxPasswordLength {
-		ev.SetReason("user name or password out of bounds")
+	// The audit log names the user only once it is known to exist: what a
+	// caller types as a user name may be a password.
+	ev.SetPrincipal(string(cerberus.PrincipalUser), audit.UnknownUser, false)
+	if !validUsername.MatchString(username) || len(password) > userauth.MaxPasswordLength {
+		// No user can have such a name: answering at once tells nothing.
+		ev.SetReason("user name not valid, or password too long")
 		return nil, errBadCredentials()
 	}
 	release, err := s.passwordSlot(ctx)
@@ -42,17 +46,18 @@ func (s *Service) LoginUser(ctx context.Context, username, password string) (*ce
 	u, err := s.store.FindUserByName(ctx, username)
 	if cerberus.Code(err) == cerberus.ECodeNotFound {
 		_, _ = userauth.VerifyPassword(s.dummyHash(), password)
-		ev.SetReason(fmt.Sprintf("unknown user %q", username))
+		ev.SetReason("unknown user")
 		return nil, errBadCredentials()
 	} else if err != nil {
 		return nil, err
 	}
+	ev.SetPrincipal(string(cerberus.PrincipalUser), u.Name, false)
 	ok, err := userauth.VerifyPassword(u.PasswordHash, password)
 	if err != nil {
 		return nil, fmt.Errorf("service: verify password of %q: %w", username, err)
 	}
 	if !ok {
-		ev.SetReason(fmt.Sprintf("wrong password for user %q", username))
+		ev.SetReason("wrong password")
 		return nil, errBadCredentials()
 	}
 	if u.TOTPSecret != nil {
@@ -99,6 +104,7 @@ func (s *Service) userLoggedIn(ctx context.Context, u *User) (*cerberus.AuthResu
 		audit.FromContext(ctx).SetReason("the user changed while logging in")
 		return nil, errBadCredentials()
 	}
+	audit.FromContext(ctx).SetPrincipal(string(cerberus.PrincipalUser), u.Name, it.Principal.IsAdmin)
 	return &cerberus.AuthResult{Status: cerberus.AuthSuccess, UserID: u.ID, Username: u.Name, Token: it}, nil
 }
 
@@ -125,6 +131,7 @@ func (s *Service) CheckMFA(ctx context.Context, stateToken, deviceID, otp string
 	} else if err != nil {
 		return nil, err
 	}
+	ev.SetPrincipal(string(cerberus.PrincipalUser), u.Name, false)
 	if u.TOTPLastCounter != issuedAt {
 		ev.SetReason(fmt.Sprintf("state token of user %q already used", name))
 		return nil, errBadCredentials()
@@ -137,7 +144,7 @@ func (s *Service) CheckMFA(ctx context.Context, stateToken, deviceID, otp string
 		return nil, errFactor
 	}
 	if deviceID != totpDeviceID {
-		ev.SetReason(fmt.Sprintf("unknown device %q for user %q", deviceID, name))
+		ev.SetReason(fmt.Sprintf("unknown device %q for user %q", audit.Clean(deviceID, 64), name))
 		return nil, errFactor
 	}
 	seed, err := s.sealer.Open(ctx, u.TOTPSecret, totpAAD(u.ID))
