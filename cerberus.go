@@ -18,6 +18,7 @@ package cerberus
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"time"
 )
 
@@ -64,6 +65,22 @@ func NewContextWithPrincipal(ctx context.Context, p *Principal) context.Context 
 func PrincipalFromContext(ctx context.Context) *Principal {
 	p, _ := ctx.Value(principalKey{}).(*Principal)
 	return p
+}
+
+type clientIPKey struct{}
+
+// NewContextWithClientIP returns a context carrying the network address of
+// the caller, as the HTTP layer determined it (the connection's remote
+// address). Services throttle logins by it.
+func NewContextWithClientIP(ctx context.Context, ip netip.Addr) context.Context {
+	return context.WithValue(ctx, clientIPKey{}, ip)
+}
+
+// ClientIPFromContext returns the caller's address, or the zero Addr
+// (not valid) when none is known.
+func ClientIPFromContext(ctx context.Context) netip.Addr {
+	ip, _ := ctx.Value(clientIPKey{}).(netip.Addr)
+	return ip
 }
 
 // Category groups SDBs; its Path is the first segment of SDB paths.

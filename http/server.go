@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -194,10 +195,11 @@ func (s *Server) routes() {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.now()
+	ip := clientIP(r)
 	ev := &audit.Event{
 		Time:          start.UTC(),
 		RequestID:     cerberus.NewID(),
-		ClientIP:      audit.Clean(clientIP(r), 64),
+		ClientIP:      audit.Clean(ip, 64),
 		XForwardedFor: audit.Clean(r.Header.Get("X-Forwarded-For"), 512),
 		Client:        audit.Clean(r.Header.Get("X-Cerberus-Client"), 256),
 		Method:        audit.Clean(r.Method, 32),
@@ -205,6 +207,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 	defer cancel()
+	// The services throttle logins by the client's address.
+	ctx = cerberus.NewContextWithClientIP(ctx, parseIP(ip))
 	r = r.WithContext(audit.NewContext(context.WithValue(ctx, requestIDKey{}, ev.RequestID), ev))
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	rec.Header().Set("X-Refresh-Token", "false")
@@ -262,6 +266,14 @@ func (w *statusRecorder) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
+// parseIP returns the address ip names, or the zero Addr.
+func parseIP(ip string) netip.Addr {
+	a, _ := netip.ParseAddr(ip)
+	return a
+}
+
+// clientIP returns the address of the client: the connection's remote
+// address.
 func clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

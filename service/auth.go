@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/cerberus-go/cerberus"
 	"github.com/cerberus-go/cerberus/audit"
@@ -26,40 +27,86 @@ func errTokenInvalid() error {
 	return cerberus.Errorf(cerberus.ECodeTokenInvalid, "X-Vault-Token or X-Cerberus-Token header is malformed or invalid.")
 }
 
-// LoginUser implements cerberus.AuthService.
-func (s *Service) LoginUser(ctx context.Context, username, password string) (*cerberus.AuthResult, error) {
+// LoginUser implements cerberus.AuthService. Before the password is
+// checked, the attempt is counted against its user name and client address
+// (LoginLimits): a login refused there, or one that finds no password-hash
+// slot in time, answers ECodeTooManyAttempts with a delay.
+func (s *Service) LoginUser(ctx context.Context, username, password string) (_ *cerberus.AuthResult, err error) {
 	ev := audit.FromContext(ctx)
 	ev.SetAction("user login")
 	// The audit log names the user only once it is known to exist: what a
 	// caller types as a user name may be a password.
 	ev.SetPrincipal(string(cerberus.PrincipalUser), audit.UnknownUser, false)
-	if !validUsername.MatchString(username) || len(password) > userauth.MaxPasswordLength {
-		// No user can have such a name: answering at once tells nothing.
+	// A login that fails, or is refused, is answered no sooner than
+	// FailureDelay after it arrived: each connection of a guesser costs it
+	// that much per attempt, so that a flood of guesses cannot keep the
+	// server busy however fast it refuses them.
+	arrived := time.Now()
+	defer func() {
+		if err != nil {
+			s.holdFailure(ctx, arrived)
+		}
+	}()
+	valid := validUsername.MatchString(username) && len(password) <= userauth.MaxPasswordLength
+	key := ""
+	if valid {
+		key = username
+	}
+	att, wait, known := s.logins.begin(key, clientKey(cerberus.ClientIPFromContext(ctx)), s.now())
+	if wait > 0 {
+		if known {
+			ev.SetPrincipal(string(cerberus.PrincipalUser), username, false)
+		}
+		ev.SetReason("too many failed logins for this user name or from this address")
+		return nil, errTooManyAttempts(wait)
+	}
+	outcome := outcomeNone
+	defer func() { s.logins.end(att, outcome, s.now()) }()
+	if !valid {
+		// No user can have such a name: refusing it without a check
+		// tells nothing.
+		outcome = outcomeFailure
 		ev.SetReason("user name not valid, or password too long")
 		return nil, errBadCredentials()
 	}
-	release, err := s.passwordSlot(ctx)
+	release, err := s.passwords.acquire(ctx, att.class)
 	if err != nil {
-		return nil, err
+		ev.SetReason("too many logins being checked at once")
+		return nil, errTooManyAttempts(time.Second)
 	}
-	defer release()
 	u, err := s.store.FindUserByName(ctx, username)
 	if cerberus.Code(err) == cerberus.ECodeNotFound {
-		_, _ = userauth.VerifyPassword(s.dummyHash(), password)
+		// As long as a wrong password takes, without spending a check
+		// (but once, to know how long one takes).
+		release()
+		d, ok := s.verifyTimes.sample()
+		if !ok {
+			d = s.firstVerifyTime()
+		}
+		sleep(ctx, d)
+		s.logins.setExists(username, false)
+		outcome = outcomeFailure
 		ev.SetReason("unknown user")
 		return nil, errBadCredentials()
 	} else if err != nil {
+		release()
 		return nil, err
 	}
+	s.logins.setExists(username, true)
 	ev.SetPrincipal(string(cerberus.PrincipalUser), u.Name, false)
+	start := time.Now()
 	ok, err := userauth.VerifyPassword(u.PasswordHash, password)
+	s.verifyTimes.add(time.Since(start))
+	release()
 	if err != nil {
 		return nil, fmt.Errorf("service: verify password of %q: %w", username, err)
 	}
 	if !ok {
+		outcome = outcomeFailure
 		ev.SetReason("wrong password")
 		return nil, errBadCredentials()
 	}
+	outcome = outcomeSuccess
 	if u.TOTPSecret != nil {
 		return &cerberus.AuthResult{
 			Status:     cerberus.AuthMFARequired,
@@ -72,12 +119,25 @@ func (s *Service) LoginUser(ctx context.Context, username, password string) (*ce
 	return s.userLoggedIn(ctx, u)
 }
 
-func (s *Service) passwordSlot(ctx context.Context) (release func(), err error) {
+// holdFailure waits until FailureDelay after arrived, or until half the
+// time left before ctx's deadline, to answer in time.
+func (s *Service) holdFailure(ctx context.Context, arrived time.Time) {
+	d := time.Until(arrived.Add(s.cfg.Login.FailureDelay))
+	if dl, ok := ctx.Deadline(); ok {
+		d = min(d, time.Until(dl)/2)
+	}
+	if d > 0 {
+		sleep(ctx, d)
+	}
+}
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
-	case s.pwSlots <- struct{}{}:
-		return func() { <-s.pwSlots }, nil
+	case <-t.C:
 	case <-ctx.Done():
-		return nil, ctx.Err()
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/cerberus-go/cerberus"
+	"github.com/cerberus-go/cerberus/service"
 	"github.com/cerberus-go/cerberus/stsauth"
 )
 
@@ -49,6 +50,7 @@ type Config struct {
 	KMSRate         float64
 	STSEndpoint     string
 	STSServerID     string
+	Login           service.LoginLimits
 }
 
 // bindFlags declares the settings on fs. serverOnly settings are declared
@@ -83,6 +85,13 @@ func (c *Config) bindFlags(fs *pflag.FlagSet, server bool) {
 		fs.StringSliceVar(&c.AdminRoles, "admin-roles", nil, "IAM principal ARNs that are admins (comma-separated); an assumed-role session is one when its role is listed")
 		fs.StringVar(&c.STSEndpoint, "sts-endpoint", "", `STS endpoint URL for VPC or FIPS endpoints, may contain "{region}" (default https://sts.<region>.amazonaws.com)`)
 		fs.StringVar(&c.STSServerID, "sts-server-id", "", "if set, STS logins must sign the header X-Cerberus-Server-ID with this value")
+		d := service.DefaultLoginLimits()
+		fs.IntVar(&c.Login.UserFailures, "login-user-failures", d.UserFailures, "failed logins for one user name within --login-window before each further attempt waits --login-backoff (1 to 1000)")
+		fs.IntVar(&c.Login.IPFailures, "login-ip-failures", d.IPFailures, "failed logins from one client address (IPv6: one /64) within --login-window before each further attempt waits --login-backoff (1 to 10000)")
+		fs.DurationVar(&c.Login.Window, "login-window", d.Window, "how long failed logins are remembered (1m to 24h)")
+		fs.DurationVar(&c.Login.Backoff, "login-backoff", d.Backoff, "the wait after the limit of failures, doubled by each further failure (100ms to --login-max-backoff)")
+		fs.DurationVar(&c.Login.MaxBackoff, "login-max-backoff", d.MaxBackoff, "the longest wait between two attempts of a user name or address (up to --login-window)")
+		fs.DurationVar(&c.Login.FailureDelay, "login-failure-delay", d.FailureDelay, "a failed or refused login is answered no sooner than this after it arrived (1ms to 10s)")
 	}
 }
 
@@ -236,6 +245,12 @@ func (c *Config) validate(fs *pflag.FlagSet) error {
 		}
 		if _, err := stsauth.NewClient(stsauth.Config{Endpoint: c.STSEndpoint, ServerID: c.STSServerID}); err != nil {
 			bad("--sts-endpoint (CERBERUS_STS_ENDPOINT) or --sts-server-id (CERBERUS_STS_SERVER_ID): %v", err)
+		}
+		if l := c.Login; l.UserFailures < 1 || l.UserFailures > 1000 || l.IPFailures < 1 || l.IPFailures > 10000 ||
+			l.Window < time.Minute || l.Window > 24*time.Hour || l.Backoff < 100*time.Millisecond || l.Backoff > l.MaxBackoff ||
+			l.MaxBackoff > l.Window || l.FailureDelay < time.Millisecond || l.FailureDelay > 10*time.Second {
+			bad("--login-user-failures (1 to 1000), --login-ip-failures (1 to 10000), --login-window (1m to 24h), --login-backoff (at least 100ms), --login-max-backoff (from --login-backoff to --login-window) or --login-failure-delay (1ms to 10s) is out of bounds: %d, %d, %s, %s, %s, %s",
+				l.UserFailures, l.IPFailures, l.Window, l.Backoff, l.MaxBackoff, l.FailureDelay)
 		}
 		switch c.LogLevel {
 		case "debug", "info", "warn", "error":

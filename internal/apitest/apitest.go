@@ -100,6 +100,11 @@ type Options struct {
 	// WrapStore, if set, wraps the store the services use, from their
 	// start.
 	WrapStore func(service.Store) service.Store
+	// Login are the login limits; zero fields take their defaults.
+	Login service.LoginLimits
+	// RequestTimeout bounds the work of a request; zero means
+	// http.DefaultRequestTimeout.
+	RequestTimeout time.Duration
 }
 
 // New starts an Env; it stops when the test ends.
@@ -155,6 +160,7 @@ func New(tb testing.TB, opts Options) *Env {
 		MaxFileSize:     opts.MaxFileSize,
 		SecretBodies:    opts.SecretBodies,
 		TokenCacheTTL:   opts.TokenCacheTTL,
+		Login:           opts.Login,
 		Now:             clock.Now,
 		Logger:          slog.New(slog.DiscardHandler),
 	})
@@ -165,12 +171,13 @@ func New(tb testing.TB, opts Options) *Env {
 		client: &http.Client{Transport: &http.Transport{}}}
 	srv := httptest.NewServer(cerberushttp.NewServer(cerberushttp.Config{
 		Auth: svc, SDBs: svc, Secrets: svc, Files: svc, Versions: svc, Admin: svc,
-		Audit:         audit.NewLogger(lockedWriter{e.auditMu, e.Audit}),
-		MaxSecretSize: opts.MaxSecretSize,
-		MaxFileSize:   opts.MaxFileSize,
-		Version:       "test",
-		Now:           clock.Now,
-		Logger:        slog.New(slog.DiscardHandler),
+		Audit:          audit.NewLogger(lockedWriter{e.auditMu, e.Audit}),
+		MaxSecretSize:  opts.MaxSecretSize,
+		MaxFileSize:    opts.MaxFileSize,
+		Version:        "test",
+		Now:            clock.Now,
+		RequestTimeout: opts.RequestTimeout,
+		Logger:         slog.New(slog.DiscardHandler),
 	}))
 	tb.Cleanup(srv.Close)
 	e.URL = srv.URL
