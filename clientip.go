@@ -10,7 +10,8 @@ type clientIPKey struct{}
 // NewContextWithClientIP returns a context carrying the IP address of the
 // caller. The HTTP server sets it on every request: the remote address of
 // the connection or, when the connection comes from a trusted proxy, the
-// client address that the proxies forwarded in X-Forwarded-For.
+// client address that the proxies forwarded in X-Forwarded-For. Services
+// throttle logins by it.
 func NewContextWithClientIP(ctx context.Context, ip netip.Addr) context.Context {
 	return context.WithValue(ctx, clientIPKey{}, ip)
 }

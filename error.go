@@ -3,6 +3,7 @@ package cerberus
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // ErrorCode is a Cerberus API error code. The codes are those of the
@@ -120,6 +121,37 @@ const ECodeTooManyGrants ErrorCode = 99987
 // ECodeSDBQuota reports a caller that holds as many SDBs it created as the
 // server allows one creator.
 const ECodeSDBQuota ErrorCode = 99986
+
+// ECodeTooManyAttempts reports a login refused before it was checked:
+// too many failed logins for the user name or from the client's address
+// (the delay grows with each further failure), or too many logins being
+// checked at once. The error carries when to try again (RetryAfter).
+const ECodeTooManyAttempts ErrorCode = 99985
+
+// RetryError is a domain error that tells the caller how long to wait
+// before trying again; the HTTP layer sends it as Retry-After.
+type RetryError struct {
+	Err   *Error
+	After time.Duration
+}
+
+// Error implements the error interface.
+func (e *RetryError) Error() string {
+	return fmt.Sprintf("%v (retry after %s)", e.Err, e.After)
+}
+
+// Unwrap returns the domain error, so that Code and Message see it.
+func (e *RetryError) Unwrap() error { return e.Err }
+
+// RetryAfter returns the delay err carries if it is, or wraps, a
+// *RetryError.
+func RetryAfter(err error) (time.Duration, bool) {
+	var e *RetryError
+	if errors.As(err, &e) {
+		return e.After, true
+	}
+	return 0, false
+}
 
 // ErrSecretNotFound is returned by SecretService.ReadSecret when the SDB
 // exists but holds no secret at the path. The HTTP layer answers it with a

@@ -6,11 +6,68 @@ package audit
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
+
+// UnknownUser is the principal name of a failed login whose user name is
+// not that of an existing user: what a caller types as a user name may be
+// a password, and is not recorded.
+const UnknownUser = "(unknown user)"
+
+// Bounds, in bytes, of the fields an Event takes from its setters.
+const (
+	maxPrincipal = 512
+	maxAction    = 1024
+	maxSDB       = 128
+	maxReason    = 1024
+)
+
+// Clean returns s fit for an audit field: at most max bytes (then cut at a
+// character and ended with "…"), with control and format characters (such
+// as ESC, newlines or bidirectional overrides) and bytes that are not
+// UTF-8 written as escapes (\x1b, \u202e), so that a caller cannot forge
+// or hide lines in whatever displays the log.
+func Clean(s string, max int) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			clean = false
+			break
+		}
+	}
+	if clean && len(s) <= max {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		var part string
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			part = fmt.Sprintf("\\x%02x", s[i])
+		case r < 0x100 && unicode.IsControl(r):
+			part = fmt.Sprintf("\\x%02x", r)
+		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError:
+			part = fmt.Sprintf("\\u%04x", r)
+		default:
+			part = s[i : i+size]
+		}
+		if b.Len()+len(part) > max {
+			b.WriteString("…")
+			break
+		}
+		b.WriteString(part)
+		i += size
+	}
+	return b.String()
+}
 
 // Event is one audited request.
 type Event struct {
@@ -34,11 +91,13 @@ type Event struct {
 	mu sync.Mutex
 }
 
-// SetPrincipal records who made the request.
+// SetPrincipal records who made the request. Like every setter, it bounds
+// and cleans what it records (see Clean).
 func (e *Event) SetPrincipal(typ, name string, isAdmin bool) {
 	if e == nil {
 		return
 	}
+	typ, name = Clean(typ, 16), Clean(name, maxPrincipal)
 	e.mu.Lock()
 	e.PrincipalType, e.PrincipalName, e.IsAdmin = typ, name, isAdmin
 	e.mu.Unlock()
@@ -49,6 +108,7 @@ func (e *Event) SetAction(action string) {
 	if e == nil {
 		return
 	}
+	action = Clean(action, maxAction)
 	e.mu.Lock()
 	e.Action = action
 	e.mu.Unlock()
@@ -59,6 +119,7 @@ func (e *Event) SetSDB(id string) {
 	if e == nil {
 		return
 	}
+	id = Clean(id, maxSDB)
 	e.mu.Lock()
 	e.SDBID = id
 	e.mu.Unlock()
@@ -70,6 +131,7 @@ func (e *Event) SetReason(reason string) {
 	if e == nil {
 		return
 	}
+	reason = Clean(reason, maxReason)
 	e.mu.Lock()
 	e.Reason = reason
 	e.mu.Unlock()

@@ -97,3 +97,50 @@ func TestEventLogValue(t *testing.T) {
 		t.Errorf("the log line has %d fields of the event, the audit log %d: %v", len(line.Event), len(want), line.Event)
 	}
 }
+
+func TestClean(t *testing.T) {
+	tests := []struct {
+		name, in string
+		max      int
+		want     string
+	}{
+		{"Plain", "alice@example.com", 64, "alice@example.com"},
+		{"Empty", "", 64, ""},
+		{"Newline", "eve\nforged line", 64, `eve\x0aforged line`},
+		{"Escape", "\x1b[31mred", 64, `\x1b[31mred`},
+		{"NUL and DEL", "a\x00b\x7f", 64, `a\x00b\x7f`},
+		{"C1", "a\u0085b", 64, `a\x85b`},
+		{"Bidi", "abc\u202etxt.exe", 64, `abc\u202etxt.exe`},
+		{"InvalidUTF8", "a\xffb", 64, `a\xffb`},
+		{"UTF8", "Zürich 東京", 64, "Zürich 東京"},
+		{"Long", "abcdefghij", 4, "abcd…"},
+		{"LongAtRune", "aé東", 3, "aé…"},
+		{"LongEscape", "ab\n", 4, "ab…"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := audit.Clean(tt.in, tt.max); got != tt.want {
+				t.Errorf("Clean(%q, %d) = %q, want %q", tt.in, tt.max, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSettersClean(t *testing.T) {
+	e := &audit.Event{}
+	long := strings.Repeat("x", 100000)
+	e.SetPrincipal("USER", "a\nb"+long, false)
+	e.SetAction(long)
+	e.SetSDB(long)
+	e.SetReason("r\x1b" + long)
+	var buf bytes.Buffer
+	if err := audit.NewLogger(&buf).Log(e); err != nil {
+		t.Fatal(err)
+	}
+	if n := buf.Len(); n > 4096 {
+		t.Errorf("event of %d bytes from long setters, want at most 4096", n)
+	}
+	if e.PrincipalName[:4] != `a\x0` || e.Reason[:5] != `r\x1b` {
+		t.Errorf("principal %.10q, reason %.10q: want control characters escaped", e.PrincipalName, e.Reason)
+	}
+}

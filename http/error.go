@@ -3,6 +3,8 @@ package http
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/cerberus-go/cerberus"
 	"github.com/cerberus-go/cerberus/audit"
@@ -54,6 +56,7 @@ var statuses = map[cerberus.ErrorCode]int{
 	cerberus.ECodeCategoryNameLong:    http.StatusBadRequest,
 	cerberus.ECodeTooManyGrants:       http.StatusBadRequest,
 	cerberus.ECodeSDBQuota:            http.StatusBadRequest,
+	cerberus.ECodeTooManyAttempts:     http.StatusTooManyRequests,
 }
 
 // StatusOf returns the HTTP status for an error code.
@@ -96,6 +99,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if ev != nil && ev.Reason == "" {
 		ev.SetReason(msg)
+	}
+	if d, ok := cerberus.RetryAfter(err); ok {
+		// Whole seconds, rounded up: never 0, which would invite a retry
+		// at once.
+		w.Header().Set("Retry-After", strconv.FormatInt(int64(max(time.Second, d+time.Second-1)/time.Second), 10))
 	}
 	id := cerberus.NewID()
 	w.Header()["error_uid"] = []string{id}

@@ -55,7 +55,6 @@ func (s *Server) handleUserLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, cerberus.Errorf(cerberus.ECodeBadCredentials, "Invalid credentials"))
 		return
 	}
-	audit.FromContext(r.Context()).SetPrincipal(string(cerberus.PrincipalUser), bounded(user, 128), false)
 	res, err := s.auth.LoginUser(r.Context(), user, pw)
 	if err != nil {
 		s.writeError(w, r, err)

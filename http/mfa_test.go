@@ -8,10 +8,13 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cerberus-go/cerberus/internal/apitest"
+	"github.com/cerberus-go/cerberus/service"
 	"github.com/cerberus-go/cerberus/userauth"
 )
 
@@ -206,4 +209,99 @@ func TestMFA(t *testing.T) {
 	})
 
 	t.Run("Audit", func(t *testing.T) { h.checkAudit(t) })
+}
+
+// gateSealer holds every Open while armed until release is closed, as a
+// slow key (AWS KMS with a cold data-key cache) would: it counts the Opens
+// that began.
+type gateSealer struct {
+	service.Sealer
+	armed   atomic.Bool
+	opened  atomic.Int32
+	release chan struct{}
+}
+
+func (g *gateSealer) Open(ctx context.Context, ciphertext, aad []byte) ([]byte, error) {
+	if g.armed.Load() {
+		g.opened.Add(1)
+		select {
+		case <-g.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return g.Sealer.Open(ctx, ciphertext, aad)
+}
+
+// TestMFABurst sends a burst of wrong one-time codes at once while the TOTP
+// seed is slow to unwrap, then the right code: every attempt counts towards
+// the limit of 5 before it is evaluated, so at most 5 are evaluated and the
+// right code, sent after them, is refused.
+func TestMFABurst(t *testing.T) {
+	t.Parallel()
+	gate := &gateSealer{release: make(chan struct{})}
+	h := newHarness(t, apitest.Options{WrapSealer: func(s service.Sealer) service.Sealer {
+		gate.Sealer = s
+		return gate
+	}})
+	otpURL, err := h.env.Service.AddUser(context.Background(), "burst", apitest.Password, []string{"grp-mfa"}, true)
+	if err != nil {
+		t.Fatalf("Service.AddUser(burst, TOTP): %v", err)
+	}
+	u, _ := url.Parse(otpURL)
+	seed := u.Query().Get("secret")
+	res := mustStatus(t, "GET /v2/auth/user as burst", h.loginResponse(t, "burst", apitest.Password), 200)
+	var a struct {
+		Data struct {
+			StateToken string `json:"state_token"`
+		} `json:"data"`
+	}
+	res.JSON(t, &a)
+	right, err := userauth.TOTPCode(seed, h.env.Clock.Now())
+	if err != nil {
+		t.Fatalf("TOTPCode: %v", err)
+	}
+	n, _ := strconv.Atoi(right)
+
+	const burst = 40
+	gate.armed.Store(true)
+	var done atomic.Int32
+	results := make([]*apitest.Response, burst+1)
+	var wg sync.WaitGroup
+	send := func(i int, otp string) {
+		defer wg.Done()
+		defer done.Add(1)
+		results[i] = h.do(t, "POST", "/v2/auth/mfa_check", "", map[string]any{"state_token": a.Data.StateToken, "device_id": "totp", "otp_token": otp})
+	}
+	// settled waits until each of k requests has either been answered or
+	// reached the slow unwrap.
+	settled := func(k int32) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for done.Load()+gate.opened.Load() < k {
+			if time.Now().After(deadline) {
+				t.Fatalf("after 30 s, %d of %d requests answered and %d unwrapping the seed", done.Load(), k, gate.opened.Load())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	for i := range burst {
+		wg.Add(1)
+		go send(i, fmt.Sprintf("%06d", (n+1+i)%1000000))
+	}
+	settled(burst)
+	wg.Add(1)
+	go send(burst, right)
+	settled(burst + 1)
+	close(gate.release)
+	wg.Wait()
+
+	if got := gate.opened.Load(); got > 5 {
+		t.Errorf("%d codes of the burst reached the evaluation of the seed, want at most 5", got)
+	}
+	for i, res := range results[:burst] {
+		checkError(t, fmt.Sprintf("POST /v2/auth/mfa_check with wrong code %d of the burst", i), res, 401, 99243)
+	}
+	checkError(t, "POST /v2/auth/mfa_check with the right code after a burst of wrong ones", results[burst], 401, 99243)
+	h.checkAudit(t)
 }

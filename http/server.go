@@ -251,14 +251,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ev := &audit.Event{
 		Time:          start.UTC(),
 		RequestID:     cerberus.NewID(),
-		ClientIP:      ipText,
-		XForwardedFor: bounded(r.Header.Get("X-Forwarded-For"), 512),
-		Client:        bounded(r.Header.Get("X-Cerberus-Client"), 256),
-		Method:        r.Method,
-		Path:          bounded(r.URL.Path, maxPathLength),
+		ClientIP:      audit.Clean(ipText, 64),
+		XForwardedFor: audit.Clean(r.Header.Get("X-Forwarded-For"), 512),
+		Client:        audit.Clean(r.Header.Get("X-Cerberus-Client"), 256),
+		Method:        audit.Clean(r.Method, 32),
+		Path:          audit.Clean(r.URL.Path, maxPathLength),
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 	defer cancel()
+	// The services throttle logins by the client's address.
 	if ip.IsValid() {
 		ctx = cerberus.NewContextWithClientIP(ctx, ip)
 	}
@@ -448,13 +449,6 @@ func (s *Server) trustedProxy(ip netip.Addr) bool {
 		}
 	}
 	return false
-}
-
-func bounded(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
 }
 
 // authed resolves the token of the request into a principal, or answers

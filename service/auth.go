@@ -1,8 +1,11 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/cerberus-go/cerberus"
 	"github.com/cerberus-go/cerberus/audit"
@@ -24,35 +27,86 @@ func errTokenInvalid() error {
 	return cerberus.Errorf(cerberus.ECodeTokenInvalid, "X-Vault-Token or X-Cerberus-Token header is malformed or invalid.")
 }
 
-// LoginUser implements cerberus.AuthService.
-func (s *Service) LoginUser(ctx context.Context, username, password string) (*cerberus.AuthResult, error) {
+// LoginUser implements cerberus.AuthService. Before the password is
+// checked, the attempt is counted against its user name and client address
+// (LoginLimits): a login refused there, or one that finds no password-hash
+// slot in time, answers ECodeTooManyAttempts with a delay.
+func (s *Service) LoginUser(ctx context.Context, username, password string) (_ *cerberus.AuthResult, err error) {
 	ev := audit.FromContext(ctx)
 	ev.SetAction("user login")
-	if username == "" || len(username) > MaxUsernameLength || len(password) > userauth.MaxPasswordLength {
-		ev.SetReason("user name or password out of bounds")
+	// The audit log names the user only once it is known to exist: what a
+	// caller types as a user name may be a password.
+	ev.SetPrincipal(string(cerberus.PrincipalUser), audit.UnknownUser, false)
+	// A login that fails, or is refused, is answered no sooner than
+	// FailureDelay after it arrived: each connection of a guesser costs it
+	// that much per attempt, so that a flood of guesses cannot keep the
+	// server busy however fast it refuses them.
+	arrived := time.Now()
+	defer func() {
+		if err != nil {
+			s.holdFailure(ctx, arrived)
+		}
+	}()
+	valid := validUsername.MatchString(username) && len(password) <= userauth.MaxPasswordLength
+	key := ""
+	if valid {
+		key = username
+	}
+	att, wait, known := s.logins.begin(key, clientKey(cerberus.ClientIPFromContext(ctx)), s.now())
+	if wait > 0 {
+		if known {
+			ev.SetPrincipal(string(cerberus.PrincipalUser), username, false)
+		}
+		ev.SetReason("too many failed logins for this user name or from this address")
+		return nil, errTooManyAttempts(wait)
+	}
+	outcome := outcomeNone
+	defer func() { s.logins.end(att, outcome, s.now()) }()
+	if !valid {
+		// No user can have such a name: refusing it without a check
+		// tells nothing.
+		outcome = outcomeFailure
+		ev.SetReason("user name not valid, or password too long")
 		return nil, errBadCredentials()
 	}
-	release, err := s.passwordSlot(ctx)
+	release, err := s.passwords.acquire(ctx, att.class)
 	if err != nil {
-		return nil, err
+		ev.SetReason("too many logins being checked at once")
+		return nil, errTooManyAttempts(time.Second)
 	}
-	defer release()
 	u, err := s.store.FindUserByName(ctx, username)
 	if cerberus.Code(err) == cerberus.ECodeNotFound {
-		_, _ = userauth.VerifyPassword(s.dummyHash(), password)
-		ev.SetReason(fmt.Sprintf("unknown user %q", username))
+		// As long as a wrong password takes, without spending a check
+		// (but once, to know how long one takes).
+		release()
+		d, ok := s.verifyTimes.sample()
+		if !ok {
+			d = s.firstVerifyTime()
+		}
+		sleep(ctx, d)
+		s.logins.setExists(username, false)
+		outcome = outcomeFailure
+		ev.SetReason("unknown user")
 		return nil, errBadCredentials()
 	} else if err != nil {
+		release()
 		return nil, err
 	}
+	s.logins.setExists(username, true)
+	ev.SetPrincipal(string(cerberus.PrincipalUser), u.Name, false)
+	start := time.Now()
 	ok, err := userauth.VerifyPassword(u.PasswordHash, password)
+	s.verifyTimes.add(time.Since(start))
+	release()
 	if err != nil {
 		return nil, fmt.Errorf("service: verify password of %q: %w", username, err)
 	}
 	if !ok {
-		ev.SetReason(fmt.Sprintf("wrong password for user %q", username))
+		outcome = outcomeFailure
+		ev.SetReason("wrong password")
 		return nil, errBadCredentials()
 	}
+	outcome = outcomeSuccess
 	if u.TOTPSecret != nil {
 		return &cerberus.AuthResult{
 			Status:     cerberus.AuthMFARequired,
@@ -65,12 +119,25 @@ func (s *Service) LoginUser(ctx context.Context, username, password string) (*ce
 	return s.userLoggedIn(ctx, u)
 }
 
-func (s *Service) passwordSlot(ctx context.Context) (release func(), err error) {
+// holdFailure waits until FailureDelay after arrived, or until half the
+// time left before ctx's deadline, to answer in time.
+func (s *Service) holdFailure(ctx context.Context, arrived time.Time) {
+	d := time.Until(arrived.Add(s.cfg.Login.FailureDelay))
+	if dl, ok := ctx.Deadline(); ok {
+		d = min(d, time.Until(dl)/2)
+	}
+	if d > 0 {
+		sleep(ctx, d)
+	}
+}
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
-	case s.pwSlots <- struct{}{}:
-		return func() { <-s.pwSlots }, nil
+	case <-t.C:
 	case <-ctx.Done():
-		return nil, ctx.Err()
 	}
 }
 
@@ -84,7 +151,28 @@ func (s *Service) userLoggedIn(ctx context.Context, u *User) (*cerberus.AuthResu
 	if err != nil {
 		return nil, err
 	}
+	// A change of the user (password, groups, second factor, deletion)
+	// revokes the user's tokens as it is stored. One stored while this login
+	// was checked may have come before the token was: read the user again,
+	// now that the token is stored, and take the token back if it changed.
+	cur, err := s.store.FindUserByName(ctx, u.Name)
+	if err != nil || !sameUser(cur, u) {
+		_ = s.revokeToken(ctx, it.Principal.TokenID)
+		if err != nil && cerberus.Code(err) != cerberus.ECodeNotFound {
+			return nil, err
+		}
+		audit.FromContext(ctx).SetReason("the user changed while logging in")
+		return nil, errBadCredentials()
+	}
+	audit.FromContext(ctx).SetPrincipal(string(cerberus.PrincipalUser), u.Name, it.Principal.IsAdmin)
 	return &cerberus.AuthResult{Status: cerberus.AuthSuccess, UserID: u.ID, Username: u.Name, Token: it}, nil
+}
+
+// sameUser reports whether a and b are the same version of one user, but
+// for the TOTP counter.
+func sameUser(a, b *User) bool {
+	return a.ID == b.ID && a.UpdatedAt.Equal(b.UpdatedAt) && a.PasswordHash == b.PasswordHash &&
+		slices.Equal(a.Groups, b.Groups) && bytes.Equal(a.TOTPSecret, b.TOTPSecret)
 }
 
 // CheckMFA implements cerberus.AuthService.
@@ -103,18 +191,20 @@ func (s *Service) CheckMFA(ctx context.Context, stateToken, deviceID, otp string
 	} else if err != nil {
 		return nil, err
 	}
+	ev.SetPrincipal(string(cerberus.PrincipalUser), u.Name, false)
 	if u.TOTPLastCounter != issuedAt {
 		ev.SetReason(fmt.Sprintf("state token of user %q already used", name))
 		return nil, errBadCredentials()
 	}
 	errFactor := cerberus.Errorf(cerberus.ECodeFactorInvalid, "The one-time code is invalid.")
-	if !s.mfaFailures.allow(name, s.now()) {
+	// The attempt counts before it is evaluated: only a success takes it
+	// back (reset), so concurrent attempts cannot pass the limit.
+	if !s.mfaFailures.reserve(name, s.now()) {
 		ev.SetReason(fmt.Sprintf("too many wrong one-time codes for user %q", name))
 		return nil, errFactor
 	}
 	if deviceID != totpDeviceID {
-		s.mfaFailures.fail(name, s.now())
-		ev.SetReason(fmt.Sprintf("unknown device %q for user %q", deviceID, name))
+		ev.SetReason(fmt.Sprintf("unknown device %q for user %q", audit.Clean(deviceID, 64), name))
 		return nil, errFactor
 	}
 	seed, err := s.sealer.Open(ctx, u.TOTPSecret, totpAAD(u.ID))
@@ -123,12 +213,10 @@ func (s *Service) CheckMFA(ctx context.Context, stateToken, deviceID, otp string
 	}
 	counter, ok := userauth.CheckTOTP(string(seed), otp, s.now())
 	if !ok {
-		s.mfaFailures.fail(name, s.now())
 		ev.SetReason(fmt.Sprintf("wrong one-time code for user %q", name))
 		return nil, errFactor
 	}
 	if err := s.store.AdvanceTOTPCounter(ctx, u.ID, counter); cerberus.Code(err) == cerberus.ECodeConflict {
-		s.mfaFailures.fail(name, s.now())
 		ev.SetReason(fmt.Sprintf("replayed one-time code for user %q", name))
 		return nil, errFactor
 	} else if err != nil {
@@ -156,10 +244,19 @@ func (s *Service) RefreshToken(ctx context.Context) (*cerberus.AuthResult, error
 		ev.SetReason(fmt.Sprintf("refresh count %d reached the limit %d", p.RefreshCount, s.cfg.MaxRefreshCount))
 		return nil, cerberus.Errorf(cerberus.ECodeRefreshLimit, "Maximum token refresh count reached, re-authentication required.")
 	}
+	// The new token's groups and admin flag come from the user directory
+	// and the admin groups of now, not from the old token.
+	u, err := s.store.FindUserByName(ctx, p.Name)
+	if cerberus.Code(err) == cerberus.ECodeNotFound {
+		_ = s.revokeToken(ctx, p.TokenID)
+		ev.SetReason(fmt.Sprintf("user %q no longer exists", p.Name))
+		return nil, errTokenInvalid()
+	} else if err != nil {
+		return nil, err
+	}
 	// Deleting first makes the refresh single-use: of two racing refreshes
 	// of one token, one finds it gone.
-	s.tokens.remove(p.TokenID)
-	if err := s.store.DeleteToken(ctx, p.TokenID); cerberus.Code(err) == cerberus.ECodeNotFound {
+	if err := s.revokeToken(ctx, p.TokenID); cerberus.Code(err) == cerberus.ECodeNotFound {
 		ev.SetReason("token revoked while refreshing")
 		return nil, errTokenInvalid()
 	} else if err != nil {
@@ -167,9 +264,9 @@ func (s *Service) RefreshToken(ctx context.Context) (*cerberus.AuthResult, error
 	}
 	it, err := s.issue(ctx, cerberus.Principal{
 		Type:         p.Type,
-		Name:         p.Name,
-		Groups:       p.Groups,
-		IsAdmin:      p.IsAdmin,
+		Name:         u.Name,
+		Groups:       u.Groups,
+		IsAdmin:      s.isAdminGroup(u.Groups),
 		RefreshCount: p.RefreshCount + 1,
 	})
 	if err != nil {
@@ -185,11 +282,21 @@ func (s *Service) Logout(ctx context.Context) error {
 		return err
 	}
 	audit.FromContext(ctx).SetAction("logout")
-	s.tokens.remove(p.TokenID)
-	if err := s.store.DeleteToken(ctx, p.TokenID); err != nil && cerberus.Code(err) != cerberus.ECodeNotFound {
+	if err := s.revokeToken(ctx, p.TokenID); err != nil && cerberus.Code(err) != cerberus.ECodeNotFound {
 		return err
 	}
 	return nil
+}
+
+// revokeToken deletes a token from the store, then from this node's cache:
+// in that order, a lookup that starts after the removal finds the token
+// gone from the store, and one that started before cannot cache it again
+// (see tokenCache). The cache forgets it even if the store failed. Returns
+// ECodeNotFound if the store had no such token.
+func (s *Service) revokeToken(ctx context.Context, id string) error {
+	err := s.store.DeleteToken(ctx, id)
+	s.tokens.remove(id)
+	return err
 }
 
 // Authenticate implements cerberus.AuthService.
@@ -201,7 +308,7 @@ func (s *Service) Authenticate(ctx context.Context, t cerberus.Token) (*cerberus
 	}
 	h := s.hasher.Hash(t)
 	now := s.now()
-	rec, ok := s.tokens.get(h, now)
+	rec, gen, ok := s.tokens.get(h, now)
 	if !ok {
 		var err error
 		rec, err = s.store.FindTokenByHash(ctx, h)
@@ -211,7 +318,7 @@ func (s *Service) Authenticate(ctx context.Context, t cerberus.Token) (*cerberus
 		} else if err != nil {
 			return nil, err
 		}
-		s.tokens.put(rec, now)
+		s.tokens.put(rec, now, gen)
 	}
 	if !token.Equal(rec.Hash, h) {
 		ev.SetReason("token hash mismatch")

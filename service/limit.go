@@ -5,9 +5,9 @@ import (
 	"time"
 )
 
-// Bounds of wrong one-time codes: after maxMFAFailures wrong codes for a
-// user within mfaFailureWindow, every code is refused until the window
-// passes. The count is per node.
+// Bounds of one-time codes: after maxMFAFailures codes for a user that
+// were not accepted within mfaFailureWindow, every code is refused until
+// the window passes. The count is per node.
 const (
 	maxMFAFailures   = 5
 	mfaFailureWindow = 5 * time.Minute
@@ -16,7 +16,7 @@ const (
 	maxTrackedUsers = 10000
 )
 
-// failureCounter counts recent failures per user.
+// failureCounter counts recent attempts per user that did not succeed.
 type failureCounter struct {
 	mu    sync.Mutex
 	users map[string]failures
@@ -27,24 +27,23 @@ type failures struct {
 	since time.Time
 }
 
-// allow reports whether user may try again at now.
-func (c *failureCounter) allow(user string, now time.Time) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	f, ok := c.users[user]
-	return !ok || now.Sub(f.since) >= mfaFailureWindow || f.count < maxMFAFailures
-}
-
-// fail records a failure of user at now.
-func (c *failureCounter) fail(user string, now time.Time) {
+// reserve counts an attempt of user at now, before it is evaluated, and
+// reports whether it may be evaluated: false once maxMFAFailures attempts
+// were counted within mfaFailureWindow. Counting first, under one lock,
+// means that attempts evaluated concurrently (a slow unwrap of the seed)
+// cannot exceed the limit; an attempt that succeeds calls reset.
+func (c *failureCounter) reserve(user string, now time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.users == nil {
 		c.users = map[string]failures{}
 	}
 	f := c.users[user]
-	if now.Sub(f.since) >= mfaFailureWindow {
+	if now.Sub(f.since) >= mfaFailureWindow || now.Before(f.since) {
 		f = failures{since: now}
+	}
+	if f.count >= maxMFAFailures {
+		return false
 	}
 	f.count++
 	c.users[user] = f
@@ -58,6 +57,7 @@ func (c *failureCounter) fail(user string, now time.Time) {
 			}
 		}
 	}
+	return true
 }
 
 // reset forgets the failures of user.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -61,6 +62,8 @@ type Config struct {
 	// TokenCacheSize bounds the number of cached token lookups; zero
 	// means 10,000.
 	TokenCacheSize int
+	// Login bounds password guessing; zero fields take their defaults.
+	Login LoginLimits
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives operational logs; nil means slog.Default().
@@ -76,16 +79,19 @@ type Service struct {
 	hasher *token.Hasher
 	state  *userauth.StateSigner
 	roles  map[string]cerberus.RoleName // role id → name
-	// pwSlots bounds concurrent password hashing, each of which takes
-	// tens of MiB of memory.
-	pwSlots chan struct{}
-	// dummyHash is checked when a user does not exist, so that an unknown
-	// user costs as much time as a wrong password. It is made on first use,
-	// to keep start-up fast.
-	dummyHash   func() string
-	writeLocks  writeLocks
-	mfaFailures failureCounter
-	tokens      *tokenCache
+	// logins counts login attempts per user name and address; passwords
+	// bounds and orders concurrent password checks, each of which takes
+	// tens of MiB of memory; verifyTimes times recent checks.
+	logins      *loginThrottle
+	passwords   *passwordGate
+	verifyTimes verifyTimes
+	// firstVerifyTime times one password check, once, for logins of
+	// unknown users before any real check was timed; on first use, to keep
+	// start-up fast.
+	firstVerifyTime func() time.Duration
+	writeLocks      writeLocks
+	mfaFailures     failureCounter
+	tokens          *tokenCache
 }
 
 var (
@@ -133,9 +139,16 @@ func New(ctx context.Context, store Store, sealer Sealer, cfg Config) (*Service,
 	if cfg.TokenCacheSize <= 0 {
 		cfg.TokenCacheSize = 10000
 	}
-	s := &Service{store: store, sealer: sealer, cfg: cfg, pwSlots: make(chan struct{}, 4),
-		dummyHash: sync.OnceValue(func() string { return userauth.HashPassword("cerberus-dummy-password") }),
-		tokens:    newTokenCache(cfg.TokenCacheTTL, cfg.TokenCacheSize)}
+	cfg.Login = cfg.Login.withDefaults()
+	s := &Service{store: store, sealer: sealer, cfg: cfg,
+		logins: newLoginThrottle(cfg.Login), passwords: newPasswordGate(min(maxPasswordSlots, runtime.GOMAXPROCS(0))),
+		tokens: newTokenCache(cfg.TokenCacheTTL, cfg.TokenCacheSize)}
+	s.firstVerifyTime = sync.OnceValue(func() time.Duration {
+		h := userauth.HashPassword("cerberus-dummy-password")
+		start := time.Now()
+		_, _ = userauth.VerifyPassword(h, "cerberus-wrong-password")
+		return time.Since(start)
+	})
 	hk, err := s.serverKey(ctx, keyTokenHMAC)
 	if err != nil {
 		return nil, err

@@ -138,7 +138,9 @@ type Store interface {
 	// CreateUser stores a local user. Returns ECodeUserExists.
 	CreateUser(ctx context.Context, u *User) error
 	// UpdateUser replaces a user's password hash, groups, TOTP secret and
-	// UpdatedAt, finding it by ID. It leaves the TOTP counter alone: only
+	// UpdatedAt, finding it by ID, and deletes every token issued to the
+	// user, in one transaction: a change of credentials or groups ends the
+	// user's sessions. It leaves the TOTP counter alone: only
 	// AdvanceTOTPCounter moves it. Returns ECodeNotFound.
 	UpdateUser(ctx context.Context, u *User) error
 	// DeleteUser deletes a user and every token issued to it. Returns

@@ -65,23 +65,79 @@ func (s *Service) AddUser(ctx context.Context, name, password string, groups []s
 	return totpURL, nil
 }
 
-// SetPassword replaces a user's password. Returns ECodeNotFound.
+// SetPassword replaces a user's password and revokes the user's tokens.
+// Returns ECodeNotFound.
 func (s *Service) SetPassword(ctx context.Context, name, password string) error {
 	if err := userauth.CheckPasswordPolicy(password); err != nil {
 		return cerberus.Errorf(cerberus.ECodeBadRequest, "%v", err)
 	}
+	return s.updateUser(ctx, name, func(u *User) error {
+		u.PasswordHash = userauth.HashPassword(password)
+		return nil
+	})
+}
+
+// SetGroups replaces a user's groups and revokes the user's tokens, which
+// carry the groups. Returns ECodeNotFound, and ECodeBadRequest for a bad
+// group name.
+func (s *Service) SetGroups(ctx context.Context, name string, groups []string) error {
+	if err := checkUser(name, groups); err != nil {
+		return err
+	}
+	return s.updateUser(ctx, name, func(u *User) error {
+		u.Groups = groups
+		return nil
+	})
+}
+
+// ResetTOTP replaces a user's TOTP second factor with a new one, or with
+// withTOTP false removes it, and revokes the user's tokens. It returns the
+// otpauth:// URL of the new factor, shown once. Returns ECodeNotFound.
+func (s *Service) ResetTOTP(ctx context.Context, name string, withTOTP bool) (totpURL string, err error) {
+	err = s.updateUser(ctx, name, func(u *User) error {
+		u.TOTPSecret, totpURL = nil, ""
+		if !withTOTP {
+			return nil
+		}
+		seed, url, err := userauth.NewTOTP("Cerberus", name)
+		if err != nil {
+			return fmt.Errorf("service: generate TOTP seed: %w", err)
+		}
+		if u.TOTPSecret, err = s.sealer.Seal(ctx, []byte(seed), totpAAD(u.ID)); err != nil {
+			return fmt.Errorf("service: seal TOTP seed: %w", err)
+		}
+		totpURL = url
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return totpURL, nil
+}
+
+// updateUser applies edit to a user and stores it, which revokes the
+// user's tokens in the store; then it drops them from this node's cache.
+// Other nodes stop honouring them within their token cache TTL.
+func (s *Service) updateUser(ctx context.Context, name string, edit func(u *User) error) error {
 	u, err := s.store.FindUserByName(ctx, name)
 	if err != nil {
 		return err
 	}
-	u.PasswordHash = userauth.HashPassword(password)
+	if err := edit(u); err != nil {
+		return err
+	}
 	u.UpdatedAt = s.now()
-	return s.store.UpdateUser(ctx, u)
+	err = s.store.UpdateUser(ctx, u)
+	s.tokens.removePrincipal(cerberus.PrincipalUser, name)
+	return err
 }
 
-// RemoveUser deletes a user and revokes its tokens. Returns ECodeNotFound.
+// RemoveUser deletes a user and revokes its tokens, in the store and in
+// this node's cache. Returns ECodeNotFound.
 func (s *Service) RemoveUser(ctx context.Context, name string) error {
-	return s.store.DeleteUser(ctx, name)
+	err := s.store.DeleteUser(ctx, name)
+	s.tokens.removePrincipal(cerberus.PrincipalUser, name)
+	return err
 }
 
 // Users returns every local user.

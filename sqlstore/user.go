@@ -36,25 +36,33 @@ func (db *DB) CreateUser(ctx context.Context, u *service.User) (err error) {
 }
 
 // UpdateUser implements service.Store. It finds the user by u.ID and also
-// replaces its UpdatedAt; it never moves the TOTP counter.
+// replaces its UpdatedAt; it never moves the TOTP counter. The user's
+// tokens are deleted in the same transaction.
 func (db *DB) UpdateUser(ctx context.Context, u *service.User) (err error) {
 	defer db.translate(&err)
 	if !db.canHold(u.ID) {
 		return notFound()
 	}
-	res, err := db.writeExec(ctx, `UPDATE users
+	return db.writeTx(ctx, func(tx *sql.Tx) error {
+		var name string
+		err := db.queryRow(ctx, tx, `SELECT name FROM users WHERE id = ?`, u.ID).Scan(&name)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound()
+		} else if err != nil {
+			return fmt.Errorf("sqlstore: update user: %w", err)
+		}
+		if _, err := db.exec(ctx, tx, `UPDATE users
 	SET password_hash = ?, group_names = ?, totp_secret = ?, updated_ts = ?
 	WHERE id = ?`,
-		u.PasswordHash, encodeStrings(u.Groups), u.TOTPSecret, millis(u.UpdatedAt), u.ID)
-	if err != nil {
-		return fmt.Errorf("sqlstore: update user: %w", err)
-	}
-	if n, err := rowsAffected(res); err != nil {
-		return err
-	} else if n == 0 {
-		return notFound()
-	}
-	return nil
+			u.PasswordHash, encodeStrings(u.Groups), u.TOTPSecret, millis(u.UpdatedAt), u.ID); err != nil {
+			return fmt.Errorf("sqlstore: update user: %w", err)
+		}
+		if _, err := db.exec(ctx, tx, `DELETE FROM tokens WHERE principal_type = ? AND principal = ?`,
+			string(cerberus.PrincipalUser), name); err != nil {
+			return fmt.Errorf("sqlstore: delete tokens of user: %w", err)
+		}
+		return nil
+	})
 }
 
 // DeleteUser implements service.Store.

@@ -58,6 +58,7 @@ func openBackend(ctx context.Context, cfg *Config, sts service.CallerIdentifier,
 		MaxFileSize:     cfg.MaxFileSize,
 		SecretBodies:    cfg.secretBodies(),
 		TokenCacheTTL:   cfg.TokenCacheTTL,
+		Login:           cfg.Login,
 		Logger:          logger,
 
 		MaxSDBGrants:      cfg.MaxSDBGrants,

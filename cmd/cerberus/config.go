@@ -66,6 +66,7 @@ type Config struct {
 	// Bounds of the SDBs that callers make.
 	MaxSDBGrants      int
 	MaxSDBsPerCreator int
+	Login             service.LoginLimits
 }
 
 // bindFlags declares the settings on fs. serverOnly settings are declared
@@ -107,6 +108,13 @@ func (c *Config) bindFlags(fs *pflag.FlagSet, server bool) {
 		fs.StringVar(&c.AdminPasswordFile, "admin-password-file", "", "on the first start, write the password of the user admin to this new file (mode 0600) instead of standard output")
 		fs.IntVar(&c.MaxSDBGrants, "max-sdb-grants", service.DefaultMaxSDBGrants, "most user group permissions, and most IAM principal permissions, one SDB may have (1 to 500)")
 		fs.IntVar(&c.MaxSDBsPerCreator, "max-sdbs-per-creator", service.DefaultMaxSDBsPerCreator, "most SDBs one creator may hold, admins excepted (1 to 100000)")
+		d := service.DefaultLoginLimits()
+		fs.IntVar(&c.Login.UserFailures, "login-user-failures", d.UserFailures, "failed logins for one user name within --login-window before each further attempt waits --login-backoff (1 to 1000)")
+		fs.IntVar(&c.Login.IPFailures, "login-ip-failures", d.IPFailures, "failed logins from one client address (IPv6: one /64) within --login-window before each further attempt waits --login-backoff (1 to 10000)")
+		fs.DurationVar(&c.Login.Window, "login-window", d.Window, "how long failed logins are remembered (1m to 24h)")
+		fs.DurationVar(&c.Login.Backoff, "login-backoff", d.Backoff, "the wait after the limit of failures, doubled by each further failure (100ms to --login-max-backoff)")
+		fs.DurationVar(&c.Login.MaxBackoff, "login-max-backoff", d.MaxBackoff, "the longest wait between two attempts of a user name or address (up to --login-window)")
+		fs.DurationVar(&c.Login.FailureDelay, "login-failure-delay", d.FailureDelay, "a failed or refused login is answered no sooner than this after it arrived (1ms to 10s)")
 	}
 }
 
@@ -299,6 +307,12 @@ func (c *Config) validate(fs *pflag.FlagSet) error {
 		}
 		if c.MaxSDBsPerCreator < 1 || c.MaxSDBsPerCreator > 100000 {
 			bad("--max-sdbs-per-creator (CERBERUS_MAX_SDBS_PER_CREATOR) is %d; it must be between 1 and 100000", c.MaxSDBsPerCreator)
+		}
+		if l := c.Login; l.UserFailures < 1 || l.UserFailures > 1000 || l.IPFailures < 1 || l.IPFailures > 10000 ||
+			l.Window < time.Minute || l.Window > 24*time.Hour || l.Backoff < 100*time.Millisecond || l.Backoff > l.MaxBackoff ||
+			l.MaxBackoff > l.Window || l.FailureDelay < time.Millisecond || l.FailureDelay > 10*time.Second {
+			bad("--login-user-failures (1 to 1000), --login-ip-failures (1 to 10000), --login-window (1m to 24h), --login-backoff (at least 100ms), --login-max-backoff (from --login-backoff to --login-window) or --login-failure-delay (1ms to 10s) is out of bounds: %d, %d, %s, %s, %s, %s",
+				l.UserFailures, l.IPFailures, l.Window, l.Backoff, l.MaxBackoff, l.FailureDelay)
 		}
 		switch c.LogLevel {
 		case "debug", "info", "warn", "error":

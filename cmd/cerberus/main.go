@@ -126,7 +126,7 @@ func newUserCmd(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) s
 	add.Flags().BoolVar(&withTOTP, "totp", false, "require a TOTP one-time code at login")
 	passwd := &cobra.Command{
 		Use:   "passwd NAME",
-		Short: "Set a user's password, read from standard input",
+		Short: "Set a user's password, read from standard input, and revoke its tokens",
 		Args:  cobra.ExactArgs(1),
 		RunE: with(func(ctx context.Context, b *backend, args []string) error {
 			pw, err := readPassword(stdin, stderr)
@@ -136,10 +136,44 @@ func newUserCmd(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) s
 			if err := b.svc.SetPassword(ctx, args[0], pw); err != nil {
 				return userError(err)
 			}
-			fmt.Fprintf(stdout, "Changed the password of %q.\n", args[0])
+			fmt.Fprintf(stdout, "Changed the password of %q; its tokens are revoked.\n", args[0])
 			return nil
 		}),
 	}
+	var newGroups []string
+	setGroups := &cobra.Command{
+		Use:   "groups NAME --groups g1,g2",
+		Short: "Replace a user's groups and revoke its tokens",
+		Args:  cobra.ExactArgs(1),
+		RunE: with(func(ctx context.Context, b *backend, args []string) error {
+			if err := b.svc.SetGroups(ctx, args[0], newGroups); err != nil {
+				return userError(err)
+			}
+			fmt.Fprintf(stdout, "Set the groups of %q to %s; its tokens are revoked.\n", args[0], strings.Join(newGroups, ","))
+			return nil
+		}),
+	}
+	setGroups.Flags().StringSliceVar(&newGroups, "groups", nil, "the user's new groups (comma-separated)")
+	var totpOff bool
+	totp := &cobra.Command{
+		Use:   "totp NAME [--off]",
+		Short: "Give a user a new TOTP second factor (or remove it with --off) and revoke its tokens",
+		Args:  cobra.ExactArgs(1),
+		RunE: with(func(ctx context.Context, b *backend, args []string) error {
+			url, err := b.svc.ResetTOTP(ctx, args[0], !totpOff)
+			if err != nil {
+				return userError(err)
+			}
+			if totpOff {
+				fmt.Fprintf(stdout, "Removed the second factor of %q; its tokens are revoked.\n", args[0])
+				return nil
+			}
+			fmt.Fprintf(stdout, "Reset the second factor of %q; its tokens are revoked.\n", args[0])
+			fmt.Fprintf(stdout, "Enroll this in the user's authenticator app (shown only this once):\n%s\n", url)
+			return nil
+		}),
+	}
+	totp.Flags().BoolVar(&totpOff, "off", false, "remove the second factor instead")
 	del := &cobra.Command{
 		Use:   "delete NAME",
 		Short: "Delete a user and revoke its tokens",
@@ -173,7 +207,7 @@ func newUserCmd(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) s
 			return tw.Flush()
 		}),
 	}
-	cmd.AddCommand(add, passwd, del, list)
+	cmd.AddCommand(add, passwd, setGroups, totp, del, list)
 	return cmd
 }
 

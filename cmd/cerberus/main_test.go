@@ -194,6 +194,15 @@ func TestUserCommands(t *testing.T) {
 		{"", []string{"user", "list"}, 0, `alice\s+team-a,team-b\s+no\n`, ""},
 		{"new password 123\r\n", []string{"user", "passwd", "alice"}, 0, "Changed the password", "new password 123"},
 		{"new password 123\n", []string{"user", "passwd", "nobody"}, 1, "no such user", ""},
+		{"", []string{"user", "groups", "alice", "--groups", "team-c"}, 0, `Set the groups of "alice" to team-c`, "new password 123"},
+		{"", []string{"user", "list"}, 0, `alice\s+team-c\s+no\n`, ""},
+		{"", []string{"user", "groups", "alice", "--groups", "a,,b"}, 1, "invalid group name", ""},
+		{"", []string{"user", "groups", "nobody", "--groups", "g"}, 1, "no such user", ""},
+		{"", []string{"user", "totp", "alice"}, 0, `(?s)Reset the second factor of "alice".*otpauth://totp/`, ""},
+		{"", []string{"user", "list"}, 0, `alice\s+team-c\s+totp\n`, ""},
+		{"", []string{"user", "totp", "alice", "--off"}, 0, `Removed the second factor of "alice"`, "new password 123"},
+		{"", []string{"user", "list"}, 0, `alice\s+team-c\s+no\n`, ""},
+		{"", []string{"user", "totp", "nobody"}, 1, "no such user", ""},
 		{"", []string{"user", "delete", "alice"}, 0, `Deleted user "alice"`, "-"},
 		{"", []string{"user", "delete", "alice"}, 1, "no such user", ""},
 	}
@@ -223,6 +232,37 @@ func TestUserCommands(t *testing.T) {
 	}
 	if code, _, _ := runCmd(t, "", noEnv, "user", "list", "--data", data); code != 0 {
 		t.Fatal("user list failed")
+	}
+
+	// Each change of a user made by a command revokes the tokens issued
+	// before it. (These tokens were never used, so the server has not cached
+	// them: it sees the revocation at once.)
+	if code, _, errOut := runCmd(t, pw+"\n", noEnv, "user", "add", "erin", "--groups", "g", "--data", data); code != 0 {
+		t.Fatalf("user add erin: %s", errOut)
+	}
+	for _, change := range []struct{ stdin, args string }{
+		{pw + "\n", "user passwd erin"},
+		{"", "user groups erin --groups h"},
+		{"", "user totp erin --off"},
+		{"", "user delete erin"},
+	} {
+		code, tok := login(t, s.url, "erin", pw)
+		if code != 200 || tok == "" {
+			t.Fatalf("before %s: erin login = %d", change.args, code)
+		}
+		if code, _, errOut := runCmd(t, change.stdin, noEnv, append(strings.Fields(change.args), "--data", data)...); code != 0 {
+			t.Fatalf("%s: %s", change.args, errOut)
+		}
+		req, _ := http.NewRequest("GET", s.url+"/v1/category", nil)
+		req.Header.Set("X-Cerberus-Token", tok)
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 401 {
+			t.Errorf("GET /v1/category with a token issued before %s: %d, want 401", change.args, res.StatusCode)
+		}
 	}
 }
 
@@ -304,6 +344,9 @@ func TestBadConfiguration(t *testing.T) {
 		{"TooManySDBGrants", nil, []string{"--max-sdb-grants", "501"}, "--max-sdb-grants"},
 		{"NoSDBGrants", map[string]string{"CERBERUS_MAX_SDB_GRANTS": "0"}, nil, "--max-sdb-grants"},
 		{"NoSDBsPerCreator", nil, []string{"--max-sdbs-per-creator", "0"}, "--max-sdbs-per-creator"},
+		{"NoLoginFailures", nil, []string{"--login-user-failures", "0"}, "--login-user-failures"},
+		{"BackoffPastWindow", map[string]string{"CERBERUS_LOGIN_MAX_BACKOFF": "2h"}, nil, "--login-max-backoff"},
+		{"LongFailureDelay", nil, []string{"--login-failure-delay", "1m"}, "--login-failure-delay"},
 		{"UnknownFileKey", map[string]string{"CERBERUS_CONFIG": unknown}, nil, `unknown setting "colour"`},
 		{"FileNotJSON", nil, []string{"--config", notJSON}, "not a JSON object"},
 		{"MissingFile", nil, []string{"--config", filepath.Join(dir, "missing.json")}, "cannot read the config file"},

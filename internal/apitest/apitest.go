@@ -115,6 +115,20 @@ type Options struct {
 	// Config does (zero: its defaults).
 	MaxSDBGrants      int
 	MaxSDBsPerCreator int
+	// TokenCacheTTL is the services' token cache TTL; zero disables the
+	// cache.
+	TokenCacheTTL time.Duration
+	// WrapSealer, if set, wraps the sealer the services use, from their
+	// start (the server keys are opened through it).
+	WrapSealer func(service.Sealer) service.Sealer
+	// WrapStore, if set, wraps the store the services use, from their
+	// start.
+	WrapStore func(service.Store) service.Store
+	// Login are the login limits; zero fields take their defaults.
+	Login service.LoginLimits
+	// RequestTimeout bounds the work of a request; zero means
+	// http.DefaultRequestTimeout.
+	RequestTimeout time.Duration
 }
 
 // New starts an Env; it stops when the test ends.
@@ -152,7 +166,15 @@ func New(tb testing.TB, opts Options) *Env {
 		}
 		sts = c
 	}
-	svc, err := service.New(ctx, store, envelope.New(kr), service.Config{
+	var sealer service.Sealer = envelope.New(kr)
+	if opts.WrapSealer != nil {
+		sealer = opts.WrapSealer(sealer)
+	}
+	var svcStore service.Store = store
+	if opts.WrapStore != nil {
+		svcStore = opts.WrapStore(svcStore)
+	}
+	svc, err := service.New(ctx, svcStore, sealer, service.Config{
 		AdminGroups:     []string{"cerberus-admins"},
 		AdminARNs:       opts.AdminARNs,
 		STS:             sts,
@@ -161,6 +183,8 @@ func New(tb testing.TB, opts Options) *Env {
 		MaxSecretSize:   opts.MaxSecretSize,
 		MaxFileSize:     opts.MaxFileSize,
 		SecretBodies:    opts.SecretBodies,
+		TokenCacheTTL:   opts.TokenCacheTTL,
+		Login:           opts.Login,
 		Now:             clock.Now,
 		Logger:          slog.New(slog.DiscardHandler),
 
@@ -174,13 +198,14 @@ func New(tb testing.TB, opts Options) *Env {
 		log: &bytes.Buffer{}, client: &http.Client{Transport: &http.Transport{}}}
 	srv := httptest.NewServer(cerberushttp.NewServer(cerberushttp.Config{
 		Auth: svc, SDBs: svc, Secrets: svc, Files: svc, Versions: svc, Admin: svc,
-		Audit:         audit.NewLogger(auditWriter{e}),
-		AuditFailOpen: opts.AuditFailOpen,
-		MaxSecretSize: opts.MaxSecretSize,
-		MaxFileSize:   opts.MaxFileSize,
-		Version:       "test",
-		Now:           clock.Now,
-		Logger:        slog.New(slog.NewJSONHandler(lockedWriter{e.auditMu, e.log}, nil)),
+		Audit:          audit.NewLogger(auditWriter{e}),
+		AuditFailOpen:  opts.AuditFailOpen,
+		MaxSecretSize:  opts.MaxSecretSize,
+		MaxFileSize:    opts.MaxFileSize,
+		Version:        "test",
+		Now:            clock.Now,
+		RequestTimeout: opts.RequestTimeout,
+		Logger:         slog.New(slog.NewJSONHandler(lockedWriter{e.auditMu, e.log}, nil)),
 	}))
 	tb.Cleanup(srv.Close)
 	e.URL, e.Handler = srv.URL, srv.Config.Handler.(*cerberushttp.Server)

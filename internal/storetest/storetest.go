@@ -162,6 +162,7 @@ func RunConfig(t *testing.T, open func(t *testing.T) service.Store, cfg Config) 
 		}},
 		{"UpdateUser", []testCase{
 			{"OK", testUpdateUserOK},
+			{"RevokesTokens", testUpdateUserRevokesTokens},
 			{"ErrNotFound", testUpdateUserErrNotFound},
 		}},
 		{"DeleteUser", []testCase{

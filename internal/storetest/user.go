@@ -122,6 +122,46 @@ func testUpdateUserOK(t *testing.T, s service.Store) {
 	}
 }
 
+func testUpdateUserRevokesTokens(t *testing.T, s service.Store) {
+	ctx := context.Background()
+	u := mustCreateUser(t, s, "alice")
+	mustCreateUser(t, s, "bob")
+	kept := []*service.TokenRecord{
+		mustCreateToken(t, s, cerberus.PrincipalUser, "bob"),
+		mustCreateToken(t, s, cerberus.PrincipalUser, "Alice"),
+		// An IAM principal that happens to have the name is not the user.
+		mustCreateToken(t, s, cerberus.PrincipalIAM, "alice"),
+	}
+	for i, edit := range []func(u *service.User){
+		func(u *service.User) { u.PasswordHash = "$2a$10$abcdefghijklmnopqrstuv" },
+		func(u *service.User) { u.Groups = []string{"admins"} },
+		func(u *service.User) { u.TOTPSecret = []byte("new seed") },
+		func(u *service.User) {}, // an update that changes nothing revokes too
+	} {
+		gone := []*service.TokenRecord{
+			mustCreateToken(t, s, cerberus.PrincipalUser, "alice"),
+			mustCreateToken(t, s, cerberus.PrincipalUser, "alice"),
+		}
+		edit(u)
+		u.UpdatedAt = at(int64(10 + i))
+		mustOK(t, "UpdateUser", s.UpdateUser(ctx, u))
+		for _, tok := range gone {
+			_, err := s.FindTokenByHash(ctx, tok.Hash)
+			wantCode(t, fmt.Sprintf("FindTokenByHash of the user's token after update %d", i), err, cerberus.ECodeNotFound)
+		}
+		for _, tok := range kept {
+			got, err := s.FindTokenByHash(ctx, tok.Hash)
+			mustOK(t, "FindTokenByHash of "+string(tok.PrincipalType)+" "+tok.Principal, err)
+			wantEqual(t, "FindTokenByHash", got, tok)
+		}
+	}
+	// A failed update revokes nothing.
+	tok := mustCreateToken(t, s, cerberus.PrincipalUser, "alice")
+	wantCode(t, "UpdateUser of an unknown id", s.UpdateUser(ctx, user("alice")), cerberus.ECodeNotFound)
+	_, err := s.FindTokenByHash(ctx, tok.Hash)
+	mustOK(t, "FindTokenByHash after a failed update", err)
+}
+
 func testUpdateUserErrNotFound(t *testing.T, s service.Store) {
 	mustCreateUser(t, s, "alice")
 	wantCode(t, "UpdateUser", s.UpdateUser(context.Background(), user("alice")), cerberus.ECodeNotFound)
