@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cerberus-go/cerberus/internal/apitest"
 	"github.com/cerberus-go/cerberus/stsauth"
@@ -268,5 +269,52 @@ func TestSTSServerID(t *testing.T) {
 				t.Error("the refused login reached STS")
 			}
 		})
+	}
+}
+
+// TestSTSLoginRate checks that STS logins are bounded per client address:
+// past the burst, a login answers 429 with Retry-After without calling
+// STS, other addresses go on, and the bucket refills with time.
+func TestSTSLoginRate(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, apitest.Options{STS: true, STSLoginRate: 2, STSLoginBurst: 3,
+		AdminARNs: []string{"arn:aws:iam::" + acct + ":role/admin-role"}})
+	creds := stsCreds(h.env, "AKIDRATE", "arn:aws:sts::"+acct+":assumed-role/admin-role/s", true)
+	login := func(c *http.Client) *http.Response {
+		hd := ststest.Sign(creds, ststest.SignOptions{Region: "us-west-2"})
+		req := h.request(t, "POST", "/v2/auth/sts-identity", nil)
+		req.Header.Set("Authorization", hd.Authorization)
+		req.Header.Set("X-Amz-Date", hd.AmzDate)
+		req.Header.Set("X-Amz-Security-Token", hd.SecurityToken)
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res
+	}
+	a, b := sourceClient(t, "127.0.0.3"), sourceClient(t, "127.0.0.4")
+	for i := range 3 {
+		if res := login(a); res.StatusCode != http.StatusOK {
+			t.Fatalf("login %d from 127.0.0.3: status %d, want 200", i+1, res.StatusCode)
+		}
+	}
+	calls := len(h.env.STS.Requests())
+	res := login(a)
+	if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") != "1" {
+		t.Fatalf("login 4 from 127.0.0.3: status %d, Retry-After %q; want 429 and 1", res.StatusCode, res.Header.Get("Retry-After"))
+	}
+	if n := len(h.env.STS.Requests()); n != calls {
+		t.Errorf("the refused login called STS (%d calls, want %d)", n, calls)
+	}
+	if res := login(b); res.StatusCode != http.StatusOK {
+		t.Errorf("login from 127.0.0.4 while 127.0.0.3 waits: status %d, want 200", res.StatusCode)
+	}
+	h.env.Clock.Advance(500 * time.Millisecond) // one token at 2 per second
+	if res := login(a); res.StatusCode != http.StatusOK {
+		t.Errorf("login from 127.0.0.3 after 500ms: status %d, want 200", res.StatusCode)
+	}
+	if res := login(a); res.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("login again from 127.0.0.3: status %d, want 429", res.StatusCode)
 	}
 }

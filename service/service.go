@@ -64,6 +64,10 @@ type Config struct {
 	TokenCacheSize int
 	// Login bounds password guessing; zero fields take their defaults.
 	Login LoginLimits
+	// STSLoginRate and STSLoginBurst bound the STS logins of one client
+	// address (per second, and at once); zero means the defaults.
+	STSLoginRate  float64
+	STSLoginBurst int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives operational logs; nil means slog.Default().
@@ -83,6 +87,7 @@ type Service struct {
 	// bounds and orders concurrent password checks, each of which takes
 	// tens of MiB of memory; verifyTimes times recent checks.
 	logins      *loginThrottle
+	stsLogins   *clientRates
 	passwords   *passwordGate
 	verifyTimes verifyTimes
 	// firstVerifyTime times one password check, once, for logins of
@@ -140,9 +145,16 @@ func New(ctx context.Context, store Store, sealer Sealer, cfg Config) (*Service,
 		cfg.TokenCacheSize = 10000
 	}
 	cfg.Login = cfg.Login.withDefaults()
+	if cfg.STSLoginRate <= 0 {
+		cfg.STSLoginRate = DefaultSTSLoginRate
+	}
+	if cfg.STSLoginBurst <= 0 {
+		cfg.STSLoginBurst = DefaultSTSLoginBurst
+	}
 	s := &Service{store: store, sealer: sealer, cfg: cfg,
 		logins: newLoginThrottle(cfg.Login), passwords: newPasswordGate(min(maxPasswordSlots, runtime.GOMAXPROCS(0))),
-		tokens: newTokenCache(cfg.TokenCacheTTL, cfg.TokenCacheSize)}
+		stsLogins: newClientRates(cfg.STSLoginRate, cfg.STSLoginBurst, cfg.Login.TableSize),
+		tokens:    newTokenCache(cfg.TokenCacheTTL, cfg.TokenCacheSize)}
 	s.firstVerifyTime = sync.OnceValue(func() time.Duration {
 		h := userauth.HashPassword("cerberus-dummy-password")
 		start := time.Now()

@@ -32,6 +32,12 @@ func (s *Service) LoginSTS(ctx context.Context, sig cerberus.AWSSignature) (*cer
 		ev.SetReason("STS login is not configured")
 		return nil, cerberus.Errorf(cerberus.ECodeBadRequest, "Request will not be completed. AWS STS login is not enabled on this server.")
 	}
+	// Each login costs a call to AWS that nobody authenticated for: bound
+	// how many a client address may start.
+	if wait, ok := s.stsLogins.take(clientKey(cerberus.ClientIPFromContext(ctx)), s.cfg.Now()); !ok {
+		ev.SetReason("too many STS logins from this address")
+		return nil, errTooManyAttempts(wait)
+	}
 	id, err := s.cfg.STS.GetCallerIdentity(ctx, stsauth.Headers(sig))
 	if err != nil {
 		reason := err.Error()

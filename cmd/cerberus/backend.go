@@ -59,6 +59,8 @@ func openBackend(ctx context.Context, cfg *Config, sts service.CallerIdentifier,
 		SecretBodies:    cfg.secretBodies(),
 		TokenCacheTTL:   cfg.TokenCacheTTL,
 		Login:           cfg.Login,
+		STSLoginRate:    cfg.STSLoginRate,
+		STSLoginBurst:   cfg.STSLoginBurst,
 		Logger:          logger,
 
 		MaxSDBGrants:      cfg.MaxSDBGrants,

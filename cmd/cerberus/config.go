@@ -67,6 +67,8 @@ type Config struct {
 	MaxSDBGrants      int
 	MaxSDBsPerCreator int
 	Login             service.LoginLimits
+	STSLoginRate      float64
+	STSLoginBurst     int
 }
 
 // bindFlags declares the settings on fs. serverOnly settings are declared
@@ -102,6 +104,8 @@ func (c *Config) bindFlags(fs *pflag.FlagSet, server bool) {
 		fs.StringSliceVar(&c.AdminRoles, "admin-roles", nil, "IAM principal ARNs that are admins (comma-separated); an assumed-role session is one when its role is listed")
 		fs.StringVar(&c.STSEndpoint, "sts-endpoint", "", `STS endpoint URL for VPC or FIPS endpoints, may contain "{region}" (default https://sts.<region>.amazonaws.com)`)
 		fs.StringVar(&c.STSServerID, "sts-server-id", "", "if set, STS logins must sign the header X-Cerberus-Server-ID with this value")
+		fs.Float64Var(&c.STSLoginRate, "sts-login-rate", service.DefaultSTSLoginRate, "STS logins per second one client address may start, sustained (0.01 to 10000)")
+		fs.IntVar(&c.STSLoginBurst, "sts-login-burst", service.DefaultSTSLoginBurst, "STS logins one client address may start at once (1 to 100000)")
 		fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM file of the TLS certificate, followed by its intermediates: serve HTTPS (with --tls-key; SIGHUP reloads both)")
 		fs.StringVar(&c.TLSKey, "tls-key", "", "PEM file of the TLS certificate's private key, private to its owner (mode 0600)")
 		fs.StringSliceVar(&c.TrustedProxies, "trusted-proxies", nil, "CIDRs or addresses of the proxies in front of the server (comma-separated): only on their connections does X-Forwarded-For name the client IP")
@@ -292,6 +296,9 @@ func (c *Config) validate(fs *pflag.FlagSet) error {
 		}
 		if _, err := stsauth.NewClient(stsauth.Config{Endpoint: c.STSEndpoint, ServerID: c.STSServerID}); err != nil {
 			bad("--sts-endpoint (CERBERUS_STS_ENDPOINT) or --sts-server-id (CERBERUS_STS_SERVER_ID): %v", err)
+		}
+		if c.STSLoginRate < 0.01 || c.STSLoginRate > 10000 || c.STSLoginBurst < 1 || c.STSLoginBurst > 100000 {
+			bad("--sts-login-rate (0.01 to 10000) or --sts-login-burst (1 to 100000) is out of bounds: %g, %d", c.STSLoginRate, c.STSLoginBurst)
 		}
 		if (c.TLSCert == "") != (c.TLSKey == "") {
 			bad("--tls-cert (CERBERUS_TLS_CERT) and --tls-key (CERBERUS_TLS_KEY) go together: set both to serve HTTPS, or neither")

@@ -347,6 +347,8 @@ func TestBadConfiguration(t *testing.T) {
 		{"NoLoginFailures", nil, []string{"--login-user-failures", "0"}, "--login-user-failures"},
 		{"BackoffPastWindow", map[string]string{"CERBERUS_LOGIN_MAX_BACKOFF": "2h"}, nil, "--login-max-backoff"},
 		{"LongFailureDelay", nil, []string{"--login-failure-delay", "1m"}, "--login-failure-delay"},
+		{"NoSTSLoginRate", nil, []string{"--sts-login-rate", "0"}, "--sts-login-rate"},
+		{"NoSTSLoginBurst", map[string]string{"CERBERUS_STS_LOGIN_BURST": "0"}, nil, "--sts-login-burst"},
 		{"UnknownFileKey", map[string]string{"CERBERUS_CONFIG": unknown}, nil, `unknown setting "colour"`},
 		{"FileNotJSON", nil, []string{"--config", notJSON}, "not a JSON object"},
 		{"MissingFile", nil, []string{"--config", filepath.Join(dir, "missing.json")}, "cannot read the config file"},

@@ -126,6 +126,12 @@ type Options struct {
 	WrapStore func(service.Store) service.Store
 	// Login are the login limits; zero fields take their defaults.
 	Login service.LoginLimits
+	// STSLoginRate and STSLoginBurst bound the STS logins of one client
+	// address; zero means the services' defaults. The clock only moves
+	// when the test moves it, so a test that logs in many times at once
+	// raises the burst.
+	STSLoginRate  float64
+	STSLoginBurst int
 	// RequestTimeout bounds the work of a request; zero means
 	// http.DefaultRequestTimeout.
 	RequestTimeout time.Duration
@@ -188,6 +194,8 @@ func New(tb testing.TB, opts Options) *Env {
 		Now:             clock.Now,
 		Logger:          slog.New(slog.DiscardHandler),
 
+		STSLoginRate:      opts.STSLoginRate,
+		STSLoginBurst:     opts.STSLoginBurst,
 		MaxSDBGrants:      opts.MaxSDBGrants,
 		MaxSDBsPerCreator: opts.MaxSDBsPerCreator,
 	})
