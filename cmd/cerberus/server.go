@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cerberus-go/cerberus/audit"
@@ -29,13 +30,16 @@ type Main struct {
 	audit   io.WriteCloser
 	ln      net.Listener
 	srv     *http.Server
-	stop    context.CancelFunc
-	done    chan struct{}
+	// inFlight counts the requests being served, for the shutdown log.
+	inFlight atomic.Int64
 	// cert is the TLS certificate, nil without TLS.
 	cert *certificate
 	// reload receives a value (SIGHUP) for each reload of the TLS
 	// certificate and key that Serve makes (see Reload).
 	reload <-chan os.Signal
+	// signals receives the stop signals (SIGINT, SIGTERM): during a
+	// shutdown, a second one cuts the requests in flight (see Serve).
+	signals <-chan os.Signal
 }
 
 // Open opens the backend, starts listening, and creates the first admin on
@@ -77,20 +81,25 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err // validated already
 	}
 	svc := m.backend.svc
+	api := cerberushttp.NewServer(cerberushttp.Config{
+		Auth: svc, SDBs: svc, Secrets: svc, Files: svc, Versions: svc, Admin: svc,
+		Audit:             audit.NewLogger(m.audit),
+		AuditFailOpen:     m.cfg.AuditFailure == "open",
+		Logger:            m.logger,
+		MaxSecretSize:     m.cfg.MaxSecretSize,
+		MaxFileSize:       m.cfg.MaxFileSize,
+		Version:           version(),
+		BannerMessage:     m.cfg.BannerMessage,
+		SDBWarningMessage: m.cfg.SDBWarning,
+		Health:            m.backend.store.Ping,
+		RequestTimeout:    m.cfg.RequestTimeout,
+		TrustedProxies:    proxies,
+	})
 	m.srv = &http.Server{
-		Handler: cerberushttp.NewServer(cerberushttp.Config{
-			Auth: svc, SDBs: svc, Secrets: svc, Files: svc, Versions: svc, Admin: svc,
-			Audit:             audit.NewLogger(m.audit),
-			AuditFailOpen:     m.cfg.AuditFailure == "open",
-			Logger:            m.logger,
-			MaxSecretSize:     m.cfg.MaxSecretSize,
-			MaxFileSize:       m.cfg.MaxFileSize,
-			Version:           version(),
-			BannerMessage:     m.cfg.BannerMessage,
-			SDBWarningMessage: m.cfg.SDBWarning,
-			Health:            m.backend.store.Ping,
-			RequestTimeout:    m.cfg.RequestTimeout,
-			TrustedProxies:    proxies,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			m.inFlight.Add(1)
+			defer m.inFlight.Add(-1)
+			api.ServeHTTP(w, r)
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -200,8 +209,8 @@ func (m *Main) Reload() {
 	m.logger.Info("reloaded the TLS certificate and key", "subject", leaf.Subject.String(), "serial", leaf.SerialNumber.String(), "not_after", leaf.NotAfter)
 }
 
-// Serve serves requests and purges expired tokens until ctx is done, then
-// shuts down gracefully, finishing requests in flight.
+// Serve serves requests and purges expired tokens until ctx is done or a
+// stop signal arrives on m.signals, then shuts down (see shutdown).
 func (m *Main) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() {
@@ -225,17 +234,64 @@ func (m *Main) Serve(ctx context.Context) error {
 			} else if n > 0 {
 				m.logger.Info("purged expired tokens", "count", n)
 			}
+		case sig := <-m.signals:
+			return m.shutdown(sig.String()+" signal received", 1)
 		case <-ctx.Done():
-			shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-			defer cancel()
-			err := m.srv.Shutdown(shutdown)
-			if errors.Is(err, http.ErrServerClosed) {
-				err = nil
-			}
-			return err
+			return m.shutdown(context.Cause(ctx).Error(), 0)
 		}
 	}
 }
+
+// shutdown stops accepting connections and waits up to --shutdown-timeout
+// for the requests in flight to finish, logging the start and the outcome.
+// It returns nil once every request finished. A stop signal received while
+// it waits, beyond the signals already counted (signals, the one that
+// started the shutdown if it came on m.signals), cuts the requests in
+// flight at once, and so does the end of the timeout: then it returns an
+// error that says so. The signal that cancels ctx also arrives on
+// m.signals, which is why a shutdown started by ctx counts it as none of
+// its own until it arrives: the next one is the second.
+func (m *Main) shutdown(reason string, signals int) error {
+	start := time.Now()
+	timeout := m.cfg.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = defaultShutdownTimeout
+	}
+	m.logger.Info("shutting down: accepting no new connections, finishing the requests in flight (a second SIGINT or SIGTERM cuts them)",
+		"reason", reason, "in_flight", m.inFlight.Load(), "timeout", timeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- m.srv.Shutdown(sctx) }()
+	// The signal that canceled ctx: it reaches m.signals too.
+	ownSignal := signals == 0
+	for {
+		select {
+		case err := <-done:
+			if err == nil || errors.Is(err, http.ErrServerClosed) {
+				m.logger.Info("stopped: every request in flight finished", "took", time.Since(start).Round(time.Millisecond).String())
+				return nil
+			}
+			cut := m.inFlight.Load()
+			m.srv.Close()
+			m.logger.Error("stopped: requests in flight were cut at the end of --shutdown-timeout", "timeout", timeout.String(), "cut", cut)
+			return fmt.Errorf("shutdown: %d requests were still running after --shutdown-timeout %s and were cut", cut, timeout)
+		case sig := <-m.signals:
+			if ownSignal {
+				ownSignal = false
+				continue
+			}
+			cut := m.inFlight.Load()
+			m.srv.Close()
+			<-done
+			m.logger.Warn("stopped at once by a second signal: requests in flight were cut", "signal", sig.String(), "cut", cut)
+			return fmt.Errorf("shutdown: stopped at once by a second signal (%s); %d requests in flight were cut", sig, cut)
+		}
+	}
+}
+
+// defaultShutdownTimeout is the default of --shutdown-timeout.
+const defaultShutdownTimeout = 15 * time.Second
 
 // Close releases the backend and the audit log.
 func (m *Main) Close() error {
