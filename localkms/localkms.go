@@ -116,7 +116,8 @@ func Open(path string) (*Keyring, error) {
 
 // Create creates a keyring file at path holding one fresh random key, which
 // is the primary, and returns the keyring. The file is created with mode
-// 0600 and must not exist.
+// 0600 and must not exist. It appears whole, or not at all: a process that
+// opens it meanwhile never reads part of it.
 //
 // Returns an error wrapping fs.ErrExist if the file exists, and one wrapping
 // ErrInsecurePermissions if group or others may access its directory.
@@ -479,23 +480,35 @@ func checkPerm(path string, mode fs.FileMode) error {
 		ErrInsecurePermissions, path, perm, path)
 }
 
-// writeNewFile writes data to a new file at path with mode 0600 and syncs
-// it; it fails if the file exists.
+// writeNewFile writes data to a new file at path with mode 0600, synced,
+// and fails if the file exists. The file appears whole or not at all: data
+// is written to a temporary file in the same directory, which is then
+// linked to path (a link never replaces a file), so that a process that
+// opens path meanwhile finds no file rather than a part of one.
 func writeNewFile(path string, data []byte) (err error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".new-*")
 	if err != nil {
 		return fmt.Errorf("localkms: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(path)
-		}
-	}()
+	tmp := f.Name()
+	defer os.Remove(tmp) // path stays, linked to the same file
+	if err := f.Chmod(0o600); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("localkms: %w", err)
+	}
 	if err := writeSync(f, data); err != nil {
+		_ = f.Close()
 		return err
 	}
-	syncDir(filepath.Dir(path))
+	if err := os.Link(tmp, path); err != nil {
+		var le *os.LinkError
+		if errors.As(err, &le) {
+			err = le.Err // "file exists" about path, not the temporary name
+		}
+		return fmt.Errorf("localkms: create %s: %w", path, err)
+	}
+	syncDir(dir)
 	return nil
 }
 

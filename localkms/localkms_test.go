@@ -534,3 +534,55 @@ func TestRedaction(t *testing.T) {
 		t.Errorf("fmt of a nil Keyring = %q", got)
 	}
 }
+
+// TestCreateAtomic races Create against Open on a fresh path, as two
+// servers starting on a new data directory do: Open must find no file or
+// the whole key ring, never a file being written.
+func TestCreateAtomic(t *testing.T) {
+	const rounds = 100
+	for round := range rounds {
+		path := filepath.Join(PrivateDir(t), "master.key")
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		var created *localkms.Keyring
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			k, err := localkms.Create(path)
+			if err != nil {
+				t.Errorf("round %d: Create: %v", round, err)
+			}
+			created = k
+		}()
+		opened := make(chan *localkms.Keyring, 1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			for {
+				k, err := localkms.Open(path)
+				if errors.Is(err, fs.ErrNotExist) {
+					continue
+				}
+				if err != nil {
+					t.Errorf("round %d: Open while Create writes: %v; want no file or the whole key ring", round, err)
+				}
+				opened <- k
+				return
+			}
+		}()
+		close(start)
+		wg.Wait()
+		if t.Failed() {
+			return
+		}
+		if k := <-opened; k.KeyID() != created.KeyID() {
+			t.Fatalf("round %d: Open found key %s, Create made %s", round, k.KeyID(), created.KeyID())
+		}
+		// No temporary file is left beside the key ring.
+		if entries, err := os.ReadDir(filepath.Dir(path)); err != nil || len(entries) != 1 {
+			t.Fatalf("round %d: the directory holds %v (%v); want master.key alone", round, entries, err)
+		}
+	}
+}

@@ -32,6 +32,8 @@ type backend struct {
 const (
 	masterKeyFile = "master.key"
 	databaseFile  = "cerberus.db"
+	// lockFile is locked by the server that serves the data directory.
+	lockFile = "server.lock"
 )
 
 // openBackend opens (creating on first use) the data directory of cfg. sts

@@ -30,6 +30,8 @@ type Main struct {
 	audit   io.WriteCloser
 	ln      net.Listener
 	srv     *http.Server
+	// unlock releases the lock of the SQLite data directory.
+	unlock func()
 	// inFlight counts the requests being served, for the shutdown log.
 	inFlight atomic.Int64
 	// cert is the TLS certificate, nil without TLS.
@@ -51,6 +53,16 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	if m.cfg.TLSCert != "" {
 		if m.cert, err = loadCertificate(m.cfg.TLSCert, m.cfg.TLSKey); err != nil {
+			return err
+		}
+	}
+	if m.cfg.Storage == "sqlite" {
+		// One server per SQLite database; the admin commands, which
+		// lock nothing, work beside it.
+		if err := prepareDataDir(m.cfg.Data); err != nil {
+			return err
+		}
+		if m.unlock, err = lockDataDir(m.cfg.Data); err != nil {
 			return err
 		}
 	}
@@ -304,6 +316,10 @@ func (m *Main) Close() error {
 	}
 	if m.audit != nil {
 		errs = append(errs, m.audit.Close())
+	}
+	if m.unlock != nil {
+		m.unlock()
+		m.unlock = nil
 	}
 	return errors.Join(errs...)
 }
