@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cerberus-go/cerberus"
@@ -53,8 +54,8 @@ type Config struct {
 	SDBWarningMessage string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Health checks the dependencies (the database) for /healthcheck; nil
-	// means always healthy.
+	// Health checks the dependencies (the database) for readiness
+	// (/readyz and /healthcheck); nil means always ready.
 	Health func(ctx context.Context) error
 	// TrustedProxies are the addresses of the proxies in front of the
 	// server. Only on a connection from one of them is X-Forwarded-For
@@ -92,9 +93,12 @@ type Server struct {
 
 	version, bannerMessage, sdbWarningMessage string
 	health                                    func(ctx context.Context) error
-	timeout                                   time.Duration
-	mux                                       *http.ServeMux
-	served                                    []Route // what routes() registered, for Routes
+	// storeDown is whether the last readiness check failed, so that only
+	// its changes are logged.
+	storeDown atomic.Bool
+	timeout   time.Duration
+	mux       *http.ServeMux
+	served    []Route // what routes() registered, for Routes
 }
 
 // maxJSONBody bounds request bodies other than secrets.
@@ -168,7 +172,9 @@ func (s *Server) routes() {
 		h       http.HandlerFunc
 	}
 	for _, rt := range []route{
-		{[]string{"GET"}, "/healthcheck", s.handleHealth},
+		{[]string{"GET"}, "/healthcheck", s.probe(s.handleReady)},
+		{[]string{"GET"}, "/livez", s.probe(s.handleLive)},
+		{[]string{"GET"}, "/readyz", s.probe(s.handleReady)},
 		{[]string{"GET"}, "/info", s.handleInfo},
 		{[]string{"GET"}, "/v2/auth/user", s.handleUserLogin},
 		{[]string{"POST"}, "/v2/auth/mfa_check", s.handleMFACheck},
@@ -311,7 +317,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if rec.auditFirst && !rec.wrote {
 			rec.WriteHeader(rec.status) // the handler wrote nothing
 		}
-		if !rec.audited {
+		if !rec.audited && !rec.probe {
 			_ = logEvent(rec.status)
 		}
 	}()
@@ -363,6 +369,7 @@ type statusRecorder struct {
 	auditFirst   bool
 	beforeHeader func(status int) bool
 	audited      bool // the event was written, or its loss handled
+	probe        bool // a health probe: no audit event
 	refused      bool // beforeHeader answered instead of the handler
 }
 
@@ -479,19 +486,47 @@ func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
 	s.writeError(w, r, cerberus.Errorf(cerberus.ECodeNotFound, "Not found"))
 }
 
-// healthTimeout bounds the dependency check of /healthcheck.
+// healthTimeout bounds the dependency check of readiness.
 const healthTimeout = 2 * time.Second
 
-// handleHealth answers 200 {"status":"UP"}, or 503 {"status":"DOWN"} when
-// the database cannot be reached.
-func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+// probe marks the health probes, which load balancers and orchestrators
+// call every few seconds: they write no audit event (a readiness failure
+// goes to the server log instead, see handleReady).
+func (s *Server) probe(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if rec, ok := w.(*statusRecorder); ok { // always, from ServeHTTP
+			rec.probe = true
+		}
+		h(w, r)
+	}
+}
+
+// handleLive answers liveness: 200 {"status":"UP"} as long as the process
+// serves requests, whatever its dependencies do, so that an orchestrator
+// does not restart a node for a database outage that a restart cannot
+// cure.
+func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) {
+	s.writeJSON(w, r, http.StatusOK, map[string]string{"status": "UP"})
+}
+
+// handleReady answers readiness, and /healthcheck as the original did: 200
+// {"status":"UP"}, or 503 {"status":"DOWN"} when the database cannot be
+// reached within healthTimeout, so that a load balancer sends requests
+// elsewhere. The server log says when the database stops and starts
+// answering, once each time.
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	if s.health != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 		defer cancel()
 		if err := s.health(ctx); err != nil {
-			audit.FromContext(r.Context()).SetReason("degraded: " + err.Error())
+			if !s.storeDown.Swap(true) {
+				s.logger.WarnContext(r.Context(), "not ready: the database cannot be reached; health probes answer 503 until it can", "err", err)
+			}
 			s.writeJSON(w, r, http.StatusServiceUnavailable, map[string]string{"status": "DOWN"})
 			return
+		}
+		if s.storeDown.Swap(false) {
+			s.logger.InfoContext(r.Context(), "ready: the database answers again")
 		}
 	}
 	s.writeJSON(w, r, http.StatusOK, map[string]string{"status": "UP"})
