@@ -26,6 +26,21 @@ type Auditor interface {
 	Log(e *audit.Event) error
 }
 
+// Metrics observes the requests that a Server answers; package metrics
+// implements it on Prometheus. Every label it is given is bounded: route
+// is the pattern that served the request (such as
+// "/v1/secret/{path...}"), or "other" for a path that is no route, never
+// the path the caller sent.
+type Metrics interface {
+	// ObserveRequest records an answered request: its method (one of the
+	// standard methods, or "OTHER"), route, status and duration.
+	ObserveRequest(method, route string, status int, d time.Duration)
+	// ObserveLogin records a login: method is "user", "mfa", "sts",
+	// "refresh" or "kms", outcome "success", "mfa_required", "denied",
+	// "throttled", "unavailable", "invalid" or "error".
+	ObserveLogin(method, outcome string)
+}
+
 // Config holds what a Server needs.
 type Config struct {
 	Auth     cerberus.AuthService
@@ -68,6 +83,8 @@ type Config struct {
 	// past it, the request answers 503 rather than hang. Zero means
 	// DefaultRequestTimeout.
 	RequestTimeout time.Duration
+	// Metrics, if not nil, observes every request and login.
+	Metrics Metrics
 }
 
 // DefaultRequestTimeout is the default Config.RequestTimeout.
@@ -93,6 +110,7 @@ type Server struct {
 
 	version, bannerMessage, sdbWarningMessage string
 	health                                    func(ctx context.Context) error
+	metrics                                   Metrics
 	// storeDown is whether the last readiness check failed, so that only
 	// its changes are logged.
 	storeDown atomic.Bool
@@ -112,7 +130,7 @@ func NewServer(cfg Config) *Server {
 	s := &Server{
 		auth: cfg.Auth, sdbs: cfg.SDBs, secrets: cfg.Secrets, files: cfg.Files, versions: cfg.Versions, admin: cfg.Admin,
 		audit: cfg.Audit, auditFailOpen: cfg.AuditFailOpen, logger: cfg.Logger, maxBody: cfg.MaxSecretSize, maxFile: cfg.MaxFileSize,
-		now: cfg.Now, health: cfg.Health, timeout: cfg.RequestTimeout, trustedProxies: cfg.TrustedProxies,
+		now: cfg.Now, health: cfg.Health, metrics: cfg.Metrics, timeout: cfg.RequestTimeout, trustedProxies: cfg.TrustedProxies,
 		version: cfg.Version, bannerMessage: cfg.BannerMessage, sdbWarningMessage: cfg.SDBWarningMessage,
 		mux: http.NewServeMux(),
 	}
@@ -320,6 +338,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !rec.audited && !rec.probe {
 			_ = logEvent(rec.status)
 		}
+		if s.metrics != nil {
+			s.observe(r, rec, s.now().Sub(start))
+		}
 	}()
 	clean, err := cleanPath(r.URL)
 	if err != nil {
@@ -370,6 +391,9 @@ type statusRecorder struct {
 	beforeHeader func(status int) bool
 	audited      bool // the event was written, or its loss handled
 	probe        bool // a health probe: no audit event
+	// loginOutcome, if set, is the outcome of a login that its status
+	// does not tell (see observe).
+	loginOutcome string
 	refused      bool // beforeHeader answered instead of the handler
 }
 
@@ -530,4 +554,63 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.writeJSON(w, r, http.StatusOK, map[string]string{"status": "UP"})
+}
+
+// loginRoutes names the login method of each login route, for metrics.
+var loginRoutes = map[string]string{
+	"GET /v2/auth/user":           "user",
+	"POST /v2/auth/mfa_check":     "mfa",
+	"POST /v2/auth/sts-identity":  "sts",
+	"GET /v2/auth/user/refresh":   "refresh",
+	"POST /v2/auth/iam-principal": "kms",
+	"POST /v1/auth/iam-role":      "kms",
+}
+
+// observe reports the answered request r to the metrics, labelled by the
+// pattern that served it.
+func (s *Server) observe(r *http.Request, rec *statusRecorder, d time.Duration) {
+	method := r.Method
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch, http.MethodOptions:
+	default:
+		method = "OTHER" // any token may be a method: keep the label bounded
+	}
+	route := r.Pattern // set by the mux; empty if the path was refused before
+	if i := strings.IndexByte(route, ' '); i >= 0 {
+		route = route[i+1:]
+	}
+	if route == "" || route == "/" {
+		route = "other"
+	}
+	s.metrics.ObserveRequest(method, route, rec.status, d)
+	if login, ok := loginRoutes[r.Pattern]; ok {
+		s.metrics.ObserveLogin(login, loginOutcome(rec))
+	}
+}
+
+// loginOutcome tells the outcome of a login from its answer.
+func loginOutcome(rec *statusRecorder) string {
+	switch st := rec.status; {
+	case rec.loginOutcome != "":
+		return rec.loginOutcome
+	case st < 300:
+		return "success"
+	case st == http.StatusUnauthorized || st == http.StatusForbidden:
+		return "denied"
+	case st == http.StatusTooManyRequests:
+		return "throttled"
+	case st == http.StatusServiceUnavailable:
+		return "unavailable"
+	case st < 500:
+		return "invalid"
+	}
+	return "error"
+}
+
+// setLoginOutcome sets the outcome of the login that w answers, where its
+// status does not tell it.
+func setLoginOutcome(w http.ResponseWriter, outcome string) {
+	if rec, ok := w.(*statusRecorder); ok { // always, from ServeHTTP
+		rec.loginOutcome = outcome
+	}
 }

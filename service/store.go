@@ -166,6 +166,9 @@ type Store interface {
 	// DeleteExpiredTokens deletes tokens that expired before now and
 	// returns how many.
 	DeleteExpiredTokens(ctx context.Context, now time.Time) (int64, error)
+	// CountTokens returns the number of tokens that have not expired at
+	// now (those DeleteExpiredTokens(now) keeps).
+	CountTokens(ctx context.Context, now time.Time) (int64, error)
 
 	// PutKeyIfAbsent stores a named server key (already sealed by the
 	// envelope) unless one with that name exists; then it does nothing, so

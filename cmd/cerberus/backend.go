@@ -50,7 +50,11 @@ func openBackend(ctx context.Context, cfg *Config, sts service.CallerIdentifier,
 	if err != nil {
 		return nil, err
 	}
-	svc, err := service.New(ctx, store, envelope.New(kek), service.Config{
+	var observed service.Store = store
+	if cfg.observer != nil {
+		observed = &meteredStore{Store: store, obs: cfg.observer}
+	}
+	svc, err := service.New(ctx, observed, envelope.New(kek), service.Config{
 		AdminGroups:     cfg.AdminGroups,
 		AdminARNs:       cfg.AdminRoles,
 		STS:             sts,
@@ -71,6 +75,9 @@ func openBackend(ctx context.Context, cfg *Config, sts service.CallerIdentifier,
 	if err != nil {
 		store.Close()
 		return nil, err
+	}
+	if cfg.observer != nil {
+		cfg.observer.AddCache("token", svc.TokenCacheStats)
 	}
 	return &backend{store: store, svc: svc}, nil
 }
@@ -111,18 +118,34 @@ func openKEK(ctx context.Context, cfg *Config, logger *slog.Logger) (envelope.KE
 				kr, err = localkms.Open(keyPath) // another process created it first
 			}
 		}
-		return kr, err
+		if err != nil {
+			return nil, err
+		}
+		if cfg.observer != nil {
+			return &meteredKEK{KEK: kr, name: "local", obs: cfg.observer}, nil
+		}
+		return kr, nil
 	case "awskms":
 		k, err := awskms.New(ctx, awskms.Config{KeyARNs: cfg.KMSKeyARNs, LocalRegion: cfg.KMSLocalRegion, Endpoints: cfg.KMSEndpoints})
 		if err != nil {
 			return nil, err
 		}
 		var kek envelope.KEK = k
+		if cfg.observer != nil {
+			kek = &meteredKEK{KEK: k, name: "awskms", obs: cfg.observer} // the calls that reach KMS
+		}
 		if cfg.KeyCacheSize > 0 {
-			kek = kekcache.New(k, kekcache.Config{
+			cache := kekcache.New(kek, kekcache.Config{
 				MaxEntries: cfg.KeyCacheSize, MaxAge: cfg.KeyCacheTTL, MaxUses: cfg.KeyCacheUses,
 				Rate: rate.Limit(cfg.KMSRate), Burst: max(1, int(cfg.KMSRate/10)),
 			})
+			if cfg.observer != nil {
+				cfg.observer.AddCache("data_key", func() (hits, misses uint64) {
+					st := cache.Stats()
+					return st.Hits, st.Misses
+				})
+			}
+			kek = cache
 		}
 		local, err := localkms.Open(keyPath)
 		switch {

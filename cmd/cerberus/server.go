@@ -16,8 +16,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/cerberus-go/cerberus/audit"
 	cerberushttp "github.com/cerberus-go/cerberus/http"
+	"github.com/cerberus-go/cerberus/metrics"
 	"github.com/cerberus-go/cerberus/stsauth"
 )
 
@@ -30,6 +33,11 @@ type Main struct {
 	audit   io.WriteCloser
 	ln      net.Listener
 	srv     *http.Server
+	// metrics are served by metricsSrv on metricsLn with --metrics-listen;
+	// all three are nil without.
+	metrics    *metrics.Metrics
+	metricsLn  net.Listener
+	metricsSrv *http.Server
 	// unlock releases the lock of the SQLite data directory.
 	unlock func()
 	// inFlight counts the requests being served, for the shutdown log.
@@ -55,6 +63,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		if m.cert, err = loadCertificate(m.cfg.TLSCert, m.cfg.TLSKey); err != nil {
 			return err
 		}
+	}
+	if m.cfg.MetricsListen != "" {
+		m.metrics = metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{Version: version(), Revision: revision()})
+		m.cfg.observer = m.metrics
 	}
 	if m.cfg.Storage == "sqlite" {
 		// One server per SQLite database; the admin commands, which
@@ -82,6 +94,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s (set --listen or CERBERUS_LISTEN): %w", m.cfg.Listen, err)
 	}
+	if m.metrics != nil {
+		if m.metricsLn, err = net.Listen("tcp", m.cfg.MetricsListen); err != nil {
+			return fmt.Errorf("cannot listen on %s for metrics (set --metrics-listen or CERBERUS_METRICS_LISTEN): %w", m.cfg.MetricsListen, err)
+		}
+	}
 	// Last of the steps that can fail, so that a failed start never
 	// leaves an admin whose password was not shown.
 	pw, pwFile, err := m.bootstrapAdmin(ctx)
@@ -93,6 +110,19 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err // validated already
 	}
 	svc := m.backend.svc
+	var observer cerberushttp.Metrics // no typed nil
+	if m.metrics != nil {
+		observer = m.metrics
+		m.metrics.AddTokenCount(svc.CountTokens)
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", m.metrics.Handler())
+		m.metricsSrv = &http.Server{
+			Handler:           mux,
+			ReadHeaderTimeout: 10 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			ErrorLog:          slog.NewLogLogger(m.logger.Handler(), slog.LevelWarn),
+		}
+	}
 	api := cerberushttp.NewServer(cerberushttp.Config{
 		Auth: svc, SDBs: svc, Secrets: svc, Files: svc, Versions: svc, Admin: svc,
 		Audit:             audit.NewLogger(m.audit),
@@ -106,11 +136,15 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		Health:            m.backend.store.Ping,
 		RequestTimeout:    m.cfg.RequestTimeout,
 		TrustedProxies:    proxies,
+		Metrics:           observer,
 	})
 	m.srv = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			m.inFlight.Add(1)
 			defer m.inFlight.Add(-1)
+			if m.metrics != nil {
+				defer m.metrics.RequestStarted()()
+			}
 			api.ServeHTTP(w, r)
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -138,6 +172,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		m.logger.Warn("serving HTTP without TLS to other hosts: passwords, tokens and secrets cross the network in clear",
 			"addr", m.Addr(), "fix", "set --tls-cert and --tls-key, or serve behind a TLS proxy (docs/operations.md)")
 		fmt.Fprintf(m.out, "WARNING: serving HTTP without TLS on %s, which other hosts can reach: passwords, tokens and secrets cross the network in clear. Set --tls-cert and --tls-key, or serve behind a TLS proxy (docs/operations.md).\n", m.Addr())
+	}
+	if m.metricsLn != nil {
+		fmt.Fprintf(m.out, "Metrics are served at http://%s/metrics\n", m.metricsLn.Addr())
 	}
 	fmt.Fprintf(m.out, "Cerberus is serving %s (data in %s)\n", m.URL(), m.cfg.Data)
 	return nil
@@ -232,6 +269,14 @@ func (m *Main) Serve(ctx context.Context) error {
 		}
 		errc <- m.srv.Serve(m.ln)
 	}()
+	if m.metricsSrv != nil {
+		go func() {
+			if err := m.metricsSrv.Serve(m.metricsLn); !errors.Is(err, http.ErrServerClosed) {
+				m.logger.Error("the metrics listener failed; metrics are no longer served", "err", err)
+			}
+		}()
+		defer m.metricsSrv.Close() // scrapes need no drain
+	}
 	purge := time.NewTicker(10 * time.Minute)
 	defer purge.Stop()
 	for {
@@ -311,6 +356,9 @@ func (m *Main) Close() error {
 	if m.ln != nil {
 		m.ln.Close()
 	}
+	if m.metricsLn != nil {
+		m.metricsLn.Close()
+	}
 	if m.backend != nil {
 		errs = append(errs, m.backend.Close())
 	}
@@ -322,6 +370,19 @@ func (m *Main) Close() error {
 		m.unlock = nil
 	}
 	return errors.Join(errs...)
+}
+
+// revision returns the VCS commit the binary was built from, or "" if
+// the build did not record it.
+func revision() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				return s.Value
+			}
+		}
+	}
+	return ""
 }
 
 // version returns the release of this binary: its module version when it

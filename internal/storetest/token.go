@@ -93,6 +93,16 @@ func testDeleteExpiredTokens(t *testing.T, s service.Store) {
 	expired := []*service.TokenRecord{expiring(now.Add(-time.Hour)), expiring(now.Add(-time.Millisecond))}
 	live := []*service.TokenRecord{expiring(now), expiring(now.Add(time.Millisecond)), expiring(now.Add(time.Hour))}
 
+	for _, c := range []struct {
+		now  time.Time
+		want int
+	}{{now.Add(-2 * time.Hour), len(expired) + len(live)}, {now, len(live)}, {now.Add(2 * time.Hour), 0}} {
+		n, err := s.CountTokens(ctx, c.now)
+		mustOK(t, "CountTokens", err)
+		if n != int64(c.want) {
+			t.Fatalf("CountTokens(%v): %d, want %d", c.now, n, c.want)
+		}
+	}
 	n, err := s.DeleteExpiredTokens(ctx, now)
 	mustOK(t, "DeleteExpiredTokens", err)
 	if n != int64(len(expired)) {
@@ -110,6 +120,9 @@ func testDeleteExpiredTokens(t *testing.T, s service.Store) {
 	mustOK(t, "DeleteExpiredTokens", err)
 	if n != 0 {
 		t.Fatalf("DeleteExpiredTokens again: deleted %d, want 0", n)
+	}
+	if n, err := s.CountTokens(ctx, now); err != nil || n != int64(len(live)) {
+		t.Fatalf("CountTokens after DeleteExpiredTokens: %d, %v; want %d", n, err, len(live))
 	}
 }
 
@@ -247,6 +260,7 @@ func testContextCanceled(t *testing.T, s service.Store) {
 		{"ListSecretPaths", func() error { _, err := s.ListSecretPaths(ctx, sdb.ID, "", service.KindObject); return err }},
 		{"CreateUser", func() error { return s.CreateUser(ctx, user("late")) }},
 		{"DeleteExpiredTokens", func() error { _, err := s.DeleteExpiredTokens(ctx, at(0)); return err }},
+		{"CountTokens", func() error { _, err := s.CountTokens(ctx, at(0)); return err }},
 	}
 	for _, c := range calls {
 		err := c.call()
