@@ -74,7 +74,7 @@ func openBackend(ctx context.Context, cfg *Config, sts service.CallerIdentifier,
 	})
 	if err != nil {
 		store.Close()
-		return nil, err
+		return nil, explainKeyError(cfg, err)
 	}
 	if cfg.observer != nil {
 		cfg.observer.AddCache("token", svc.TokenCacheStats)
@@ -158,6 +158,27 @@ func openKEK(ctx context.Context, cfg *Config, logger *slog.Logger) (envelope.KE
 		}
 	}
 	return nil, fmt.Errorf("unknown --kek %q", cfg.KEK)
+}
+
+// explainKeyError says what to do about a server key that the KEK could
+// not seal or open at start: the KEK is not the one the data was written
+// with, or it could not be reached (AWS KMS).
+func explainKeyError(cfg *Config, err error) error {
+	var ke *service.ServerKeyError
+	if !errors.As(err, &ke) {
+		return err
+	}
+	wrongKey := errors.Is(err, envelope.ErrDecrypt) || errors.Is(err, envelope.ErrUnknownKey) || errors.Is(err, envelope.ErrFormat)
+	switch {
+	case wrongKey && cfg.KEK == "local":
+		return fmt.Errorf("the key ring %s cannot open the %s server key of this store: is it the master.key the data was written with? (%w)",
+			filepath.Join(cfg.Data, masterKeyFile), ke.Name, err)
+	case wrongKey:
+		return fmt.Errorf("the KMS keys of --kms-key-arns cannot open the %s server key of this store: are they the keys the data was written with? (%w)", ke.Name, err)
+	case cfg.KEK == "awskms":
+		return fmt.Errorf("AWS KMS could not be reached to %s the %s server key, so the server cannot start: check that this host reaches the KMS endpoint of each key of --kms-key-arns (or --kms-endpoints), and that its AWS credentials may call kms:Encrypt and kms:Decrypt on them (%w)", ke.Op, ke.Name, err)
+	}
+	return err
 }
 
 // prepareDataDir creates dir with mode 0700, or checks that an existing one
