@@ -27,6 +27,18 @@ import (
 type backend struct {
 	store *sqlstore.DB
 	svc   *service.Service
+	// kek is the key-encryption key of svc.
+	kek envelope.KEK
+}
+
+// knownKeys returns the primary key of the KEK and the ids of the keys it
+// unwraps with, for the node's report.
+func (b *backend) knownKeys() (primary string, ids []string) {
+	primary = b.kek.KeyID()
+	if rf := keyRingOf(b.kek); rf != nil {
+		return primary, rf.KeyIDs()
+	}
+	return primary, []string{primary}
 }
 
 const (
@@ -79,7 +91,7 @@ func openBackend(ctx context.Context, cfg *Config, sts service.CallerIdentifier,
 	if cfg.observer != nil {
 		cfg.observer.AddCache("token", svc.TokenCacheStats)
 	}
-	return &backend{store: store, svc: svc}, nil
+	return &backend{store: store, svc: svc, kek: kek}, nil
 }
 
 func (b *backend) Close() error { return b.store.Close() }
@@ -121,10 +133,11 @@ func openKEK(ctx context.Context, cfg *Config, logger *slog.Logger) (envelope.KE
 		if err != nil {
 			return nil, err
 		}
+		var kek envelope.KEK = openKeyRingFile(kr, keyPath, logger)
 		if cfg.observer != nil {
-			return &meteredKEK{KEK: kr, name: "local", obs: cfg.observer}, nil
+			kek = &meteredKEK{KEK: kek, name: "local", obs: cfg.observer}
 		}
-		return kr, nil
+		return kek, nil
 	case "awskms":
 		k, err := awskms.New(ctx, awskms.Config{KeyARNs: cfg.KMSKeyARNs, LocalRegion: cfg.KMSLocalRegion, Endpoints: cfg.KMSEndpoints})
 		if err != nil {

@@ -288,6 +288,24 @@ func (s *meteredStore) CountTokens(ctx context.Context, now time.Time) (_ int64,
 	return s.Store.CountTokens(ctx, now)
 }
 
+// PutNode implements service.Store.
+func (s *meteredStore) PutNode(ctx context.Context, n *service.NodeRecord) (err error) {
+	defer s.observe("PutNode", time.Now(), &err)
+	return s.Store.PutNode(ctx, n)
+}
+
+// ListNodes implements service.Store.
+func (s *meteredStore) ListNodes(ctx context.Context) (_ []*service.NodeRecord, err error) {
+	defer s.observe("ListNodes", time.Now(), &err)
+	return s.Store.ListNodes(ctx)
+}
+
+// DeleteNode implements service.Store.
+func (s *meteredStore) DeleteNode(ctx context.Context, id string, staleBefore time.Time) (err error) {
+	defer s.observe("DeleteNode", time.Now(), &err)
+	return s.Store.DeleteNode(ctx, id, staleBefore)
+}
+
 // PutKeyIfAbsent implements service.Store.
 func (s *meteredStore) PutKeyIfAbsent(ctx context.Context, name string, sealed []byte) (err error) {
 	defer s.observe("PutKeyIfAbsent", time.Now(), &err)

@@ -38,6 +38,10 @@ type Main struct {
 	metrics    *metrics.Metrics
 	metricsLn  net.Listener
 	metricsSrv *http.Server
+	// nodes reports this server's keys through the store; keysChanged
+	// receives a value when the key ring changed, to report it at once.
+	nodes       *nodeReporter
+	keysChanged chan struct{}
 	// unlock releases the lock of the SQLite data directory.
 	unlock func()
 	// inFlight counts the requests being served, for the shutdown log.
@@ -110,6 +114,17 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err // validated already
 	}
 	svc := m.backend.svc
+	m.nodes = newNodeReporter(svc, m.backend.knownKeys, m.logger)
+	m.keysChanged = make(chan struct{}, 1)
+	if rf := keyRingOf(m.backend.kek); rf != nil {
+		rf.changed = func() {
+			select {
+			case m.keysChanged <- struct{}{}:
+			default: // a report is due already
+			}
+		}
+	}
+	m.nodes.report(ctx)
 	var observer cerberushttp.Metrics // no typed nil
 	if m.metrics != nil {
 		observer = m.metrics
@@ -258,6 +273,18 @@ func (m *Main) Reload() {
 	m.logger.Info("reloaded the TLS certificate and key", "subject", leaf.Subject.String(), "serial", leaf.SerialNumber.String(), "not_after", leaf.NotAfter)
 }
 
+// reloadKeys reads the local key ring file again: if it changed, or in any
+// case with force (SIGHUP). The node's report follows a change.
+func (m *Main) reloadKeys(force bool, reason string) {
+	if rf := keyRingOf(m.backend.kek); rf != nil {
+		rf.Reload(force, reason)
+		return
+	}
+	if force {
+		m.logger.Info("reload: no local key ring to read again (--kek awskms): the KMS keys change with --kms-key-arns and a restart")
+	}
+}
+
 // Serve serves requests and purges expired tokens until ctx is done or a
 // stop signal arrives on m.signals, then shuts down (see shutdown).
 func (m *Main) Serve(ctx context.Context) error {
@@ -279,12 +306,23 @@ func (m *Main) Serve(ctx context.Context) error {
 	}
 	purge := time.NewTicker(10 * time.Minute)
 	defer purge.Stop()
+	keyCheck := time.NewTicker(keyRingCheckEvery)
+	defer keyCheck.Stop()
+	report := time.NewTicker(nodeReportEvery)
+	defer report.Stop()
 	for {
 		select {
 		case err := <-errc:
 			return err
 		case <-m.reload:
 			m.Reload()
+			m.reloadKeys(true, "SIGHUP")
+		case <-keyCheck.C:
+			m.reloadKeys(false, "the key ring file changed")
+		case <-m.keysChanged:
+			m.nodes.report(ctx)
+		case <-report.C:
+			m.nodes.report(ctx)
 		case <-purge.C:
 			if n, err := m.backend.svc.PurgeExpiredTokens(ctx); err != nil {
 				m.logger.Warn("purge expired tokens", "err", err)
@@ -358,6 +396,9 @@ func (m *Main) Close() error {
 	}
 	if m.metricsLn != nil {
 		m.metricsLn.Close()
+	}
+	if m.nodes != nil {
+		m.nodes.forget()
 	}
 	if m.backend != nil {
 		errs = append(errs, m.backend.Close())

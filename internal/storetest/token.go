@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -271,4 +272,34 @@ func testContextCanceled(t *testing.T, s service.Store) {
 	got, err := s.FindSecret(context.Background(), sdb.ID, rec.Path)
 	mustOK(t, "FindSecret", err)
 	wantEqual(t, "FindSecret after canceled calls", got, rec)
+}
+
+func testNodes(t *testing.T, s service.Store) {
+	ctx := context.Background()
+	nodes, err := s.ListNodes(ctx)
+	mustOK(t, "ListNodes", err)
+	if len(nodes) != 0 {
+		t.Fatalf("ListNodes of a new store: %d nodes, want none", len(nodes))
+	}
+	a := &service.NodeRecord{ID: "node-a", Host: "host-1", PID: 41, StartedAt: at(1000), SeenAt: at(2000),
+		PrimaryKey: "local-00000002", KeyIDs: []string{"local-00000001", "local-00000002"}}
+	b := &service.NodeRecord{ID: "node-b", Host: "host-2", PID: 42, StartedAt: at(1500), SeenAt: at(1500),
+		PrimaryKey: "awskms:0123456789abcdef", KeyIDs: []string{"awskms:0123456789abcdef"}}
+	mustOK(t, "PutNode", s.PutNode(ctx, a))
+	mustOK(t, "PutNode", s.PutNode(ctx, b))
+	a.SeenAt, a.PrimaryKey, a.KeyIDs = at(3000), "local-00000003", []string{"local-00000002", "local-00000003"}
+	mustOK(t, "PutNode again", s.PutNode(ctx, a))
+	nodes, err = s.ListNodes(ctx)
+	mustOK(t, "ListNodes", err)
+	if len(nodes) != 2 || !reflect.DeepEqual(nodes[0], a) || !reflect.DeepEqual(nodes[1], b) {
+		t.Fatalf("ListNodes = %+v, want %+v and %+v", nodes, a, b)
+	}
+	// Deleting a, the stale b (seen before 2000) goes too.
+	mustOK(t, "DeleteNode", s.DeleteNode(ctx, "node-a", at(2000)))
+	mustOK(t, "DeleteNode of a missing node", s.DeleteNode(ctx, "node-a", at(0)))
+	nodes, err = s.ListNodes(ctx)
+	mustOK(t, "ListNodes", err)
+	if len(nodes) != 0 {
+		t.Fatalf("ListNodes after DeleteNode: %+v, want none", nodes)
+	}
 }
