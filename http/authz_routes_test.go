@@ -312,6 +312,8 @@ func TestAuthorizationMatrixOfRoutes(t *testing.T) {
 	}
 	rules := []*routeRule{
 		{methods: []string{"GET", "HEAD"}, pattern: "/healthcheck", need: public, ok: 200, call: get("/healthcheck")},
+		{methods: []string{"GET", "HEAD"}, pattern: "/livez", need: public, ok: 200, call: get("/livez")},
+		{methods: []string{"GET", "HEAD"}, pattern: "/readyz", need: public, ok: 200, call: get("/readyz")},
 		{methods: []string{"GET", "HEAD"}, pattern: "/info", need: public, ok: 200, call: get("/info")},
 		// The logins answer HEAD with 405 (TestHeadDoesNotLogIn).
 		{methods: []string{"GET"}, pattern: "/v2/auth/user", need: public, ok: 200,

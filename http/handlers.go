@@ -60,6 +60,9 @@ func (s *Server) handleUserLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if res.Token == nil {
+		setLoginOutcome(w, "mfa_required")
+	}
 	s.writeJSON(w, r, http.StatusOK, toAuthResponse(res))
 }
 

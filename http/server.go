@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cerberus-go/cerberus"
@@ -23,6 +24,21 @@ import (
 // Auditor records audit events.
 type Auditor interface {
 	Log(e *audit.Event) error
+}
+
+// Metrics observes the requests that a Server answers; package metrics
+// implements it on Prometheus. Every label it is given is bounded: route
+// is the pattern that served the request (such as
+// "/v1/secret/{path...}"), or "other" for a path that is no route, never
+// the path the caller sent.
+type Metrics interface {
+	// ObserveRequest records an answered request: its method (one of the
+	// standard methods, or "OTHER"), route, status and duration.
+	ObserveRequest(method, route string, status int, d time.Duration)
+	// ObserveLogin records a login: method is "user", "mfa", "sts",
+	// "refresh" or "kms", outcome "success", "mfa_required", "denied",
+	// "throttled", "unavailable", "invalid" or "error".
+	ObserveLogin(method, outcome string)
 }
 
 // Config holds what a Server needs.
@@ -53,8 +69,8 @@ type Config struct {
 	SDBWarningMessage string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Health checks the dependencies (the database) for /healthcheck; nil
-	// means always healthy.
+	// Health checks the dependencies (the database) for readiness
+	// (/readyz and /healthcheck); nil means always ready.
 	Health func(ctx context.Context) error
 	// TrustedProxies are the addresses of the proxies in front of the
 	// server. Only on a connection from one of them is X-Forwarded-For
@@ -67,6 +83,8 @@ type Config struct {
 	// past it, the request answers 503 rather than hang. Zero means
 	// DefaultRequestTimeout.
 	RequestTimeout time.Duration
+	// Metrics, if not nil, observes every request and login.
+	Metrics Metrics
 }
 
 // DefaultRequestTimeout is the default Config.RequestTimeout.
@@ -92,9 +110,13 @@ type Server struct {
 
 	version, bannerMessage, sdbWarningMessage string
 	health                                    func(ctx context.Context) error
-	timeout                                   time.Duration
-	mux                                       *http.ServeMux
-	served                                    []Route // what routes() registered, for Routes
+	metrics                                   Metrics
+	// storeDown is whether the last readiness check failed, so that only
+	// its changes are logged.
+	storeDown atomic.Bool
+	timeout   time.Duration
+	mux       *http.ServeMux
+	served    []Route // what routes() registered, for Routes
 }
 
 // maxJSONBody bounds request bodies other than secrets.
@@ -108,7 +130,7 @@ func NewServer(cfg Config) *Server {
 	s := &Server{
 		auth: cfg.Auth, sdbs: cfg.SDBs, secrets: cfg.Secrets, files: cfg.Files, versions: cfg.Versions, admin: cfg.Admin,
 		audit: cfg.Audit, auditFailOpen: cfg.AuditFailOpen, logger: cfg.Logger, maxBody: cfg.MaxSecretSize, maxFile: cfg.MaxFileSize,
-		now: cfg.Now, health: cfg.Health, timeout: cfg.RequestTimeout, trustedProxies: cfg.TrustedProxies,
+		now: cfg.Now, health: cfg.Health, metrics: cfg.Metrics, timeout: cfg.RequestTimeout, trustedProxies: cfg.TrustedProxies,
 		version: cfg.Version, bannerMessage: cfg.BannerMessage, sdbWarningMessage: cfg.SDBWarningMessage,
 		mux: http.NewServeMux(),
 	}
@@ -168,7 +190,9 @@ func (s *Server) routes() {
 		h       http.HandlerFunc
 	}
 	for _, rt := range []route{
-		{[]string{"GET"}, "/healthcheck", s.handleHealth},
+		{[]string{"GET"}, "/healthcheck", s.probe(s.handleReady)},
+		{[]string{"GET"}, "/livez", s.probe(s.handleLive)},
+		{[]string{"GET"}, "/readyz", s.probe(s.handleReady)},
 		{[]string{"GET"}, "/info", s.handleInfo},
 		{[]string{"GET"}, "/v2/auth/user", s.handleUserLogin},
 		{[]string{"POST"}, "/v2/auth/mfa_check", s.handleMFACheck},
@@ -311,8 +335,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if rec.auditFirst && !rec.wrote {
 			rec.WriteHeader(rec.status) // the handler wrote nothing
 		}
-		if !rec.audited {
+		if !rec.audited && !rec.probe {
 			_ = logEvent(rec.status)
+		}
+		if s.metrics != nil {
+			s.observe(r, rec, s.now().Sub(start))
 		}
 	}()
 	clean, err := cleanPath(r.URL)
@@ -363,6 +390,10 @@ type statusRecorder struct {
 	auditFirst   bool
 	beforeHeader func(status int) bool
 	audited      bool // the event was written, or its loss handled
+	probe        bool // a health probe: no audit event
+	// loginOutcome, if set, is the outcome of a login that its status
+	// does not tell (see observe).
+	loginOutcome string
 	refused      bool // beforeHeader answered instead of the handler
 }
 
@@ -479,20 +510,107 @@ func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
 	s.writeError(w, r, cerberus.Errorf(cerberus.ECodeNotFound, "Not found"))
 }
 
-// healthTimeout bounds the dependency check of /healthcheck.
+// healthTimeout bounds the dependency check of readiness.
 const healthTimeout = 2 * time.Second
 
-// handleHealth answers 200 {"status":"UP"}, or 503 {"status":"DOWN"} when
-// the database cannot be reached.
-func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+// probe marks the health probes, which load balancers and orchestrators
+// call every few seconds: they write no audit event (a readiness failure
+// goes to the server log instead, see handleReady).
+func (s *Server) probe(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if rec, ok := w.(*statusRecorder); ok { // always, from ServeHTTP
+			rec.probe = true
+		}
+		h(w, r)
+	}
+}
+
+// handleLive answers liveness: 200 {"status":"UP"} as long as the process
+// serves requests, whatever its dependencies do, so that an orchestrator
+// does not restart a node for a database outage that a restart cannot
+// cure.
+func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) {
+	s.writeJSON(w, r, http.StatusOK, map[string]string{"status": "UP"})
+}
+
+// handleReady answers readiness, and /healthcheck as the original did: 200
+// {"status":"UP"}, or 503 {"status":"DOWN"} when the database cannot be
+// reached within healthTimeout, so that a load balancer sends requests
+// elsewhere. The server log says when the database stops and starts
+// answering, once each time.
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	if s.health != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 		defer cancel()
 		if err := s.health(ctx); err != nil {
-			audit.FromContext(r.Context()).SetReason("degraded: " + err.Error())
+			if !s.storeDown.Swap(true) {
+				s.logger.WarnContext(r.Context(), "not ready: the database cannot be reached; health probes answer 503 until it can", "err", err)
+			}
 			s.writeJSON(w, r, http.StatusServiceUnavailable, map[string]string{"status": "DOWN"})
 			return
 		}
+		if s.storeDown.Swap(false) {
+			s.logger.InfoContext(r.Context(), "ready: the database answers again")
+		}
 	}
 	s.writeJSON(w, r, http.StatusOK, map[string]string{"status": "UP"})
+}
+
+// loginRoutes names the login method of each login route, for metrics.
+var loginRoutes = map[string]string{
+	"GET /v2/auth/user":           "user",
+	"POST /v2/auth/mfa_check":     "mfa",
+	"POST /v2/auth/sts-identity":  "sts",
+	"GET /v2/auth/user/refresh":   "refresh",
+	"POST /v2/auth/iam-principal": "kms",
+	"POST /v1/auth/iam-role":      "kms",
+}
+
+// observe reports the answered request r to the metrics, labelled by the
+// pattern that served it.
+func (s *Server) observe(r *http.Request, rec *statusRecorder, d time.Duration) {
+	method := r.Method
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch, http.MethodOptions:
+	default:
+		method = "OTHER" // any token may be a method: keep the label bounded
+	}
+	route := r.Pattern // set by the mux; empty if the path was refused before
+	if i := strings.IndexByte(route, ' '); i >= 0 {
+		route = route[i+1:]
+	}
+	if route == "" || route == "/" {
+		route = "other"
+	}
+	s.metrics.ObserveRequest(method, route, rec.status, d)
+	if login, ok := loginRoutes[r.Pattern]; ok {
+		s.metrics.ObserveLogin(login, loginOutcome(rec))
+	}
+}
+
+// loginOutcome tells the outcome of a login from its answer.
+func loginOutcome(rec *statusRecorder) string {
+	switch st := rec.status; {
+	case rec.loginOutcome != "":
+		return rec.loginOutcome
+	case st < 300:
+		return "success"
+	case st == http.StatusUnauthorized || st == http.StatusForbidden:
+		return "denied"
+	case st == http.StatusTooManyRequests:
+		return "throttled"
+	case st == http.StatusServiceUnavailable:
+		return "unavailable"
+	case st < 500:
+		return "invalid"
+	}
+	return "error"
+}
+
+// setLoginOutcome sets the outcome of the login that w answers, where its
+// status does not tell it.
+func setLoginOutcome(w http.ResponseWriter, outcome string) {
+	if rec, ok := w.(*statusRecorder); ok { // always, from ServeHTTP
+		rec.loginOutcome = outcome
+	}
 }

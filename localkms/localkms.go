@@ -116,7 +116,8 @@ func Open(path string) (*Keyring, error) {
 
 // Create creates a keyring file at path holding one fresh random key, which
 // is the primary, and returns the keyring. The file is created with mode
-// 0600 and must not exist.
+// 0600 and must not exist. It appears whole, or not at all: a process that
+// opens it meanwhile never reads part of it.
 //
 // Returns an error wrapping fs.ErrExist if the file exists, and one wrapping
 // ErrInsecurePermissions if group or others may access its directory.
@@ -177,6 +178,96 @@ func (k *Keyring) Rotate(path string) (newID string, err error) {
 	k.byID[nk.id] = nk
 	k.primary = nk
 	return nk.id, nil
+}
+
+// Reload reads the keyring file at path again and makes k hold what it
+// holds: the keys that another process added (cerberus keys add) or
+// removed (cerberus keys remove), and its primary key. It returns the ids
+// of the keys added and removed.
+//
+// Returns an error, and leaves k as it was, if the file cannot be opened
+// (as Open), if a key of the file has the id of a key of k but other key
+// bytes, or if the file holds none of the keys of k: that file is another
+// keyring, not a later version of this one.
+func (k *Keyring) Reload(path string) (added, removed []string, err error) {
+	onDisk, err := Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, nk := range onDisk.keys {
+		if old := k.byID[nk.id]; old != nil && subtle.ConstantTimeCompare(old.secret, nk.secret) != 1 {
+			return nil, nil, fmt.Errorf("localkms: keyring file %s holds a key %q that differs from the key of that id in use: it is another keyring", path, nk.id)
+		}
+		if k.byID[nk.id] == nil {
+			added = append(added, nk.id)
+		}
+	}
+	for _, old := range k.keys {
+		if onDisk.byID[old.id] == nil {
+			removed = append(removed, old.id)
+		}
+	}
+	if len(removed) == len(k.keys) {
+		return nil, nil, fmt.Errorf("localkms: keyring file %s holds none of the keys in use: it is another keyring", path)
+	}
+	// Keys of both keep their AEAD (the same bytes).
+	keys := make([]*key, len(onDisk.keys))
+	byID := make(map[string]*key, len(onDisk.keys))
+	for i, nk := range onDisk.keys {
+		if old := k.byID[nk.id]; old != nil {
+			nk = old
+		}
+		keys[i], byID[nk.id] = nk, nk
+	}
+	k.keys, k.byID, k.primary = keys, byID, byID[onDisk.primary.id]
+	return added, removed, nil
+}
+
+// Remove removes the key id from the keyring and rewrites the keyring
+// file at path atomically, as Rotate does. What the key wrapped can no
+// longer be unwrapped: remove a key only once no record and no backup that
+// is kept needs it.
+//
+// Returns an error if id is the primary key or is not in the keyring, or
+// if the file at path does not hold the same keys as k.
+func (k *Keyring) Remove(path, id string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.byID[id] == nil {
+		return fmt.Errorf("localkms: key %q is not in the keyring", id)
+	}
+	if k.primary.id == id {
+		return fmt.Errorf("localkms: key %q is the primary key; make another key the primary one first", id)
+	}
+	onDisk, err := Open(path)
+	if err != nil {
+		return err
+	}
+	if !sameKeys(k.keys, onDisk.keys) {
+		return fmt.Errorf("localkms: keyring file %s does not hold the same keys as this keyring; open it again before removing a key", path)
+	}
+	keys := slices.DeleteFunc(slices.Clone(k.keys), func(kk *key) bool { return kk.id == id })
+	data, err := marshal(k.primary, keys)
+	if err != nil {
+		return err
+	}
+	defer clear(data)
+	if err := replaceFile(path, data); err != nil {
+		return err
+	}
+	gone := k.byID[id]
+	k.keys = keys
+	delete(k.byID, id)
+	clear(gone.secret)
+	return nil
+}
+
+// KeyIDs returns the ids of the keys of the keyring, oldest first.
+func (k *Keyring) KeyIDs() []string {
+	_, all := k.ids()
+	return all
 }
 
 // KeyID returns the id of the primary key.
@@ -479,23 +570,35 @@ func checkPerm(path string, mode fs.FileMode) error {
 		ErrInsecurePermissions, path, perm, path)
 }
 
-// writeNewFile writes data to a new file at path with mode 0600 and syncs
-// it; it fails if the file exists.
+// writeNewFile writes data to a new file at path with mode 0600, synced,
+// and fails if the file exists. The file appears whole or not at all: data
+// is written to a temporary file in the same directory, which is then
+// linked to path (a link never replaces a file), so that a process that
+// opens path meanwhile finds no file rather than a part of one.
 func writeNewFile(path string, data []byte) (err error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".new-*")
 	if err != nil {
 		return fmt.Errorf("localkms: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(path)
-		}
-	}()
+	tmp := f.Name()
+	defer os.Remove(tmp) // path stays, linked to the same file
+	if err := f.Chmod(0o600); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("localkms: %w", err)
+	}
 	if err := writeSync(f, data); err != nil {
+		_ = f.Close()
 		return err
 	}
-	syncDir(filepath.Dir(path))
+	if err := os.Link(tmp, path); err != nil {
+		var le *os.LinkError
+		if errors.As(err, &le) {
+			err = le.Err // "file exists" about path, not the temporary name
+		}
+		return fmt.Errorf("localkms: create %s: %w", path, err)
+	}
+	syncDir(dir)
 	return nil
 }
 

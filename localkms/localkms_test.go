@@ -534,3 +534,108 @@ func TestRedaction(t *testing.T) {
 		t.Errorf("fmt of a nil Keyring = %q", got)
 	}
 }
+
+// TestCreateAtomic races Create against Open on a fresh path, as two
+// servers starting on a new data directory do: Open must find no file or
+// the whole key ring, never a file being written.
+func TestCreateAtomic(t *testing.T) {
+	const rounds = 100
+	for round := range rounds {
+		path := filepath.Join(PrivateDir(t), "master.key")
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		var created *localkms.Keyring
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			k, err := localkms.Create(path)
+			if err != nil {
+				t.Errorf("round %d: Create: %v", round, err)
+			}
+			created = k
+		}()
+		opened := make(chan *localkms.Keyring, 1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			for {
+				k, err := localkms.Open(path)
+				if errors.Is(err, fs.ErrNotExist) {
+					continue
+				}
+				if err != nil {
+					t.Errorf("round %d: Open while Create writes: %v; want no file or the whole key ring", round, err)
+				}
+				opened <- k
+				return
+			}
+		}()
+		close(start)
+		wg.Wait()
+		if t.Failed() {
+			return
+		}
+		if k := <-opened; k.KeyID() != created.KeyID() {
+			t.Fatalf("round %d: Open found key %s, Create made %s", round, k.KeyID(), created.KeyID())
+		}
+		// No temporary file is left beside the key ring.
+		if entries, err := os.ReadDir(filepath.Dir(path)); err != nil || len(entries) != 1 {
+			t.Fatalf("round %d: the directory holds %v (%v); want master.key alone", round, entries, err)
+		}
+	}
+}
+
+// TestReload checks that a keyring takes up the keys that another process
+// added to or removed from its file, and refuses another keyring's file.
+func TestReload(t *testing.T) {
+	ctx := context.Background()
+	k, path := MustCreate(t)
+	first := k.KeyID()
+	other := MustOpen(t, path) // another process
+	second, err := other.Rotate(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := other.Wrap(ctx, bytes.Repeat([]byte{7}, 32), []byte("aad"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Unwrap(ctx, second, w, []byte("aad")); !errors.Is(err, envelope.ErrUnknownKey) {
+		t.Fatalf("Unwrap under a key added elsewhere, before Reload: %v, want %v", err, envelope.ErrUnknownKey)
+	}
+	added, removed, err := k.Reload(path)
+	if err != nil || !slices.Equal(added, []string{second}) || len(removed) != 0 {
+		t.Fatalf("Reload = %v, %v, %v; want [%s], [], nil", added, removed, err, second)
+	}
+	if k.KeyID() != second || !slices.Equal(k.KeyIDs(), []string{first, second}) {
+		t.Errorf("after Reload: primary %s, keys %v; want %s and [%s %s]", k.KeyID(), k.KeyIDs(), second, first, second)
+	}
+	if _, err := k.Unwrap(ctx, second, w, []byte("aad")); err != nil {
+		t.Errorf("Unwrap under the added key after Reload: %v", err)
+	}
+
+	if err := other.Remove(path, second); err == nil {
+		t.Error("Remove of the primary key succeeded")
+	}
+	if err := other.Remove(path, "local-00000000"); err == nil {
+		t.Error("Remove of an unknown key succeeded")
+	}
+	if err := other.Remove(path, first); err != nil {
+		t.Fatalf("Remove(%s): %v", first, err)
+	}
+	if _, keys := fileKeys(t, path); len(keys) != 1 || keys[second] == "" {
+		t.Errorf("file keys after Remove: %v, want %s alone", keys, second)
+	}
+	added, removed, err = k.Reload(path)
+	if err != nil || len(added) != 0 || !slices.Equal(removed, []string{first}) || !slices.Equal(k.KeyIDs(), []string{second}) {
+		t.Errorf("Reload after Remove = %v, %v, %v, keys %v; want [], [%s], nil, [%s]", added, removed, err, k.KeyIDs(), first, second)
+	}
+
+	// Another keyring's file is refused, and k keeps its keys.
+	_, otherPath := MustCreate(t)
+	if _, _, err := k.Reload(otherPath); err == nil || k.KeyID() != second {
+		t.Errorf("Reload of another keyring's file: %v, primary %s; want an error and %s", err, k.KeyID(), second)
+	}
+}

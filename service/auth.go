@@ -372,3 +372,16 @@ func (s *Service) issue(ctx context.Context, p cerberus.Principal) (*cerberus.Is
 func (s *Service) PurgeExpiredTokens(ctx context.Context) (int64, error) {
 	return s.store.DeleteExpiredTokens(ctx, s.now())
 }
+
+// CountTokens returns the number of tokens in the store that have not
+// expired, every node's.
+func (s *Service) CountTokens(ctx context.Context) (int64, error) {
+	return s.store.CountTokens(ctx, s.now())
+}
+
+// TokenCacheStats returns how many token lookups the token cache of this
+// node answered (hits) and how many went to the store (misses), since it
+// started. With the cache disabled (TokenCacheTTL 0) both stay 0.
+func (s *Service) TokenCacheStats() (hits, misses uint64) {
+	return s.tokens.hits.Load(), s.tokens.misses.Load()
+}

@@ -201,7 +201,7 @@ func (s *Service) serverKey(ctx context.Context, name string) ([]byte, error) {
 		_, _ = rand.Read(k)
 		fresh, serr := s.sealer.Seal(ctx, k, aad)
 		if serr != nil {
-			return nil, fmt.Errorf("service: seal %s key: %w", name, serr)
+			return nil, &ServerKeyError{Name: name, Op: "seal", Err: serr}
 		}
 		if err := s.store.PutKeyIfAbsent(ctx, name, fresh); err != nil {
 			return nil, fmt.Errorf("service: store %s key: %w", name, err)
@@ -213,10 +213,25 @@ func (s *Service) serverKey(ctx context.Context, name string) ([]byte, error) {
 	}
 	k, err := s.sealer.Open(ctx, sealed, aad)
 	if err != nil {
-		return nil, fmt.Errorf("service: open %s key (is this the master key the data was written with?): %w", name, err)
+		return nil, &ServerKeyError{Name: name, Op: "open", Err: err}
 	}
 	return k, nil
 }
+
+// ServerKeyError reports that New could not seal (on the first start) or
+// open a server key with the Sealer: Err, the Sealer's error, tells
+// whether the key-encryption key is the wrong one or could not be reached.
+type ServerKeyError struct {
+	Name string // the server key, such as "token-hmac"
+	Op   string // "seal" or "open"
+	Err  error
+}
+
+func (e *ServerKeyError) Error() string {
+	return fmt.Sprintf("service: %s the %s server key: %v", e.Op, e.Name, e.Err)
+}
+
+func (e *ServerKeyError) Unwrap() error { return e.Err }
 
 func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
 

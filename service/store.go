@@ -166,6 +166,18 @@ type Store interface {
 	// DeleteExpiredTokens deletes tokens that expired before now and
 	// returns how many.
 	DeleteExpiredTokens(ctx context.Context, now time.Time) (int64, error)
+	// CountTokens returns the number of tokens that have not expired at
+	// now (those DeleteExpiredTokens(now) keeps).
+	CountTokens(ctx context.Context, now time.Time) (int64, error)
+
+	// PutNode stores the report of a running server, replacing the one
+	// with the same ID.
+	PutNode(ctx context.Context, n *NodeRecord) error
+	// ListNodes returns every node report, ordered by ID.
+	ListNodes(ctx context.Context) ([]*NodeRecord, error)
+	// DeleteNode deletes the report of a node, and of the nodes not seen
+	// since before staleBefore. A missing report is not an error.
+	DeleteNode(ctx context.Context, id string, staleBefore time.Time) error
 
 	// PutKeyIfAbsent stores a named server key (already sealed by the
 	// envelope) unless one with that name exists; then it does nothing, so
@@ -417,6 +429,21 @@ type User struct {
 	TOTPLastCounter int64
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
+}
+
+// NodeRecord is what a running server reports about itself through the
+// store, refreshed every few seconds: the keys it knows, so that a key
+// rotation can wait for every node to know the new key.
+type NodeRecord struct {
+	ID        string    // random, new at each start
+	Host      string    // the host name, for the operator
+	PID       int       // the process id, for the operator
+	StartedAt time.Time // the start of the server
+	SeenAt    time.Time // the last report
+	// PrimaryKey is the id of the key it wraps new data keys under, and
+	// KeyIDs the ids of every key it can unwrap with.
+	PrimaryKey string
+	KeyIDs     []string
 }
 
 // TokenRecord is a stored token. The token itself is never stored, only its

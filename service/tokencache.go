@@ -2,6 +2,7 @@ package service
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cerberus-go/cerberus"
@@ -22,6 +23,8 @@ import (
 type tokenCache struct {
 	ttl time.Duration
 	max int
+	// hits and misses count the lookups of get.
+	hits, misses atomic.Uint64
 
 	mu      sync.Mutex
 	gen     uint64                // incremented by every removal
@@ -49,8 +52,10 @@ func (c *tokenCache) get(hash []byte, now time.Time) (*TokenRecord, uint64, bool
 	defer c.mu.Unlock()
 	e, ok := c.entries[string(hash)]
 	if !ok || now.Sub(e.loaded) >= c.ttl || now.Before(e.loaded) {
+		c.misses.Add(1)
 		return nil, c.gen, false
 	}
+	c.hits.Add(1)
 	return e.rec, c.gen, true
 }
 

@@ -68,6 +68,16 @@ func (db *DB) DeleteExpiredTokens(ctx context.Context, now time.Time) (_ int64, 
 	return rowsAffected(res)
 }
 
+// CountTokens implements service.Store.
+func (db *DB) CountTokens(ctx context.Context, now time.Time) (_ int64, err error) {
+	defer db.translate(&err)
+	var n int64
+	if err := db.queryRow(ctx, db.read, `SELECT COUNT(*) FROM tokens WHERE expires_ts >= ?`, millis(now)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlstore: count tokens: %w", err)
+	}
+	return n, nil
+}
+
 // PutKeyIfAbsent implements service.Store.
 func (db *DB) PutKeyIfAbsent(ctx context.Context, name string, sealed []byte) (err error) {
 	defer db.translate(&err)

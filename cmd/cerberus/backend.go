@@ -27,11 +27,25 @@ import (
 type backend struct {
 	store *sqlstore.DB
 	svc   *service.Service
+	// kek is the key-encryption key of svc.
+	kek envelope.KEK
+}
+
+// knownKeys returns the primary key of the KEK and the ids of the keys it
+// unwraps with, for the node's report.
+func (b *backend) knownKeys() (primary string, ids []string) {
+	primary = b.kek.KeyID()
+	if rf := keyRingOf(b.kek); rf != nil {
+		return primary, rf.KeyIDs()
+	}
+	return primary, []string{primary}
 }
 
 const (
 	masterKeyFile = "master.key"
 	databaseFile  = "cerberus.db"
+	// lockFile is locked by the server that serves the data directory.
+	lockFile = "server.lock"
 )
 
 // openBackend opens (creating on first use) the data directory of cfg. sts
@@ -48,7 +62,11 @@ func openBackend(ctx context.Context, cfg *Config, sts service.CallerIdentifier,
 	if err != nil {
 		return nil, err
 	}
-	svc, err := service.New(ctx, store, envelope.New(kek), service.Config{
+	var observed service.Store = store
+	if cfg.observer != nil {
+		observed = &meteredStore{Store: store, obs: cfg.observer}
+	}
+	svc, err := service.New(ctx, observed, envelope.New(kek), service.Config{
 		AdminGroups:     cfg.AdminGroups,
 		AdminARNs:       cfg.AdminRoles,
 		STS:             sts,
@@ -68,9 +86,12 @@ func openBackend(ctx context.Context, cfg *Config, sts service.CallerIdentifier,
 	})
 	if err != nil {
 		store.Close()
-		return nil, err
+		return nil, explainKeyError(cfg, err)
 	}
-	return &backend{store: store, svc: svc}, nil
+	if cfg.observer != nil {
+		cfg.observer.AddCache("token", svc.TokenCacheStats)
+	}
+	return &backend{store: store, svc: svc, kek: kek}, nil
 }
 
 func (b *backend) Close() error { return b.store.Close() }
@@ -109,18 +130,35 @@ func openKEK(ctx context.Context, cfg *Config, logger *slog.Logger) (envelope.KE
 				kr, err = localkms.Open(keyPath) // another process created it first
 			}
 		}
-		return kr, err
+		if err != nil {
+			return nil, err
+		}
+		var kek envelope.KEK = openKeyRingFile(kr, keyPath, logger)
+		if cfg.observer != nil {
+			kek = &meteredKEK{KEK: kek, name: "local", obs: cfg.observer}
+		}
+		return kek, nil
 	case "awskms":
 		k, err := awskms.New(ctx, awskms.Config{KeyARNs: cfg.KMSKeyARNs, LocalRegion: cfg.KMSLocalRegion, Endpoints: cfg.KMSEndpoints})
 		if err != nil {
 			return nil, err
 		}
 		var kek envelope.KEK = k
+		if cfg.observer != nil {
+			kek = &meteredKEK{KEK: k, name: "awskms", obs: cfg.observer} // the calls that reach KMS
+		}
 		if cfg.KeyCacheSize > 0 {
-			kek = kekcache.New(k, kekcache.Config{
+			cache := kekcache.New(kek, kekcache.Config{
 				MaxEntries: cfg.KeyCacheSize, MaxAge: cfg.KeyCacheTTL, MaxUses: cfg.KeyCacheUses,
 				Rate: rate.Limit(cfg.KMSRate), Burst: max(1, int(cfg.KMSRate/10)),
 			})
+			if cfg.observer != nil {
+				cfg.observer.AddCache("data_key", func() (hits, misses uint64) {
+					st := cache.Stats()
+					return st.Hits, st.Misses
+				})
+			}
+			kek = cache
 		}
 		local, err := localkms.Open(keyPath)
 		switch {
@@ -133,6 +171,27 @@ func openKEK(ctx context.Context, cfg *Config, logger *slog.Logger) (envelope.KE
 		}
 	}
 	return nil, fmt.Errorf("unknown --kek %q", cfg.KEK)
+}
+
+// explainKeyError says what to do about a server key that the KEK could
+// not seal or open at start: the KEK is not the one the data was written
+// with, or it could not be reached (AWS KMS).
+func explainKeyError(cfg *Config, err error) error {
+	var ke *service.ServerKeyError
+	if !errors.As(err, &ke) {
+		return err
+	}
+	wrongKey := errors.Is(err, envelope.ErrDecrypt) || errors.Is(err, envelope.ErrUnknownKey) || errors.Is(err, envelope.ErrFormat)
+	switch {
+	case wrongKey && cfg.KEK == "local":
+		return fmt.Errorf("the key ring %s cannot open the %s server key of this store: is it the master.key the data was written with? (%w)",
+			filepath.Join(cfg.Data, masterKeyFile), ke.Name, err)
+	case wrongKey:
+		return fmt.Errorf("the KMS keys of --kms-key-arns cannot open the %s server key of this store: are they the keys the data was written with? (%w)", ke.Name, err)
+	case cfg.KEK == "awskms":
+		return fmt.Errorf("AWS KMS could not be reached to %s the %s server key, so the server cannot start: check that this host reaches the KMS endpoint of each key of --kms-key-arns (or --kms-endpoints), and that its AWS credentials may call kms:Encrypt and kms:Decrypt on them (%w)", ke.Op, ke.Name, err)
+	}
+	return err
 }
 
 // prepareDataDir creates dir with mode 0700, or checks that an existing one

@@ -62,6 +62,16 @@ type Config struct {
 	// TLSCert and TLSKey are the PEM files of the certificate (chain) and
 	// key to serve HTTPS with; none serves HTTP.
 	TLSCert, TLSKey string
+	// MetricsListen is the address of the Prometheus metrics listener;
+	// empty serves no metrics.
+	MetricsListen string
+	// observer, if not nil, observes the calls of the store and of the
+	// KEK that openBackend opens, and its caches (the server sets it
+	// with --metrics-listen).
+	observer backendObserver
+	// ShutdownTimeout bounds the wait for the requests in flight when the
+	// server stops.
+	ShutdownTimeout time.Duration
 
 	// Bounds of the SDBs that callers make.
 	MaxSDBGrants      int
@@ -99,6 +109,8 @@ func (c *Config) bindFlags(fs *pflag.FlagSet, server bool) {
 		fs.StringVar(&c.AuditLog, "audit-log", "", `audit log file (default "<data>/audit.log"; "-" for standard output)`)
 		fs.StringVar(&c.AuditFailure, "audit-failure", "closed", `when the audit event of a read or write of a secret or a file cannot be written: "closed" answers 503 instead, "open" serves it and logs the loss`)
 		fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+		fs.StringVar(&c.MetricsListen, "metrics-listen", "", "address to serve Prometheus metrics on, at /metrics, such as 127.0.0.1:9090 (default: no metrics)")
+		fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "on SIGINT or SIGTERM, how long requests in flight may take to finish (1s to 10m) before they are cut")
 		fs.DurationVar(&c.RequestTimeout, "request-timeout", 5*time.Second, "bound on the work of one request (database, KMS, STS), 1s to 60s: past it the request answers 503 rather than hang")
 		fs.DurationVar(&c.TokenCacheTTL, "token-cache-ttl", 5*time.Second, "how long a node trusts a cached token lookup (0 to 1m; 0 disables): a logout on another node takes effect here within it")
 		fs.StringSliceVar(&c.AdminRoles, "admin-roles", nil, "IAM principal ARNs that are admins (comma-separated); an assumed-role session is one when its role is listed")
@@ -285,6 +297,14 @@ func (c *Config) validate(fs *pflag.FlagSet) error {
 		}
 		if c.RequestTimeout < time.Second || c.RequestTimeout > time.Minute {
 			bad("--request-timeout (CERBERUS_REQUEST_TIMEOUT) is %s; it must be between 1s and 60s", c.RequestTimeout)
+		}
+		if c.MetricsListen != "" {
+			if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+				bad("--metrics-listen (CERBERUS_METRICS_LISTEN) is %q; it must be host:port, such as 127.0.0.1:9090", c.MetricsListen)
+			}
+		}
+		if c.ShutdownTimeout < time.Second || c.ShutdownTimeout > 10*time.Minute {
+			bad("--shutdown-timeout (CERBERUS_SHUTDOWN_TIMEOUT) is %s; it must be between 1s and 10m", c.ShutdownTimeout)
 		}
 		if c.TokenCacheTTL < 0 || c.TokenCacheTTL > time.Minute {
 			bad("--token-cache-ttl (CERBERUS_TOKEN_CACHE_TTL) is %s; it must be between 0 and 1m", c.TokenCacheTTL)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -58,8 +59,10 @@ func newKeysCmd(stdout, stderr io.Writer, getenv func(string) string) *cobra.Com
 		Long: `Add a fresh key to the local key ring <data>/master.key and make it the primary key.
 The older keys stay in the ring and keep decrypting what they wrapped.
 
-Servers read the key ring when they start: copy the new master.key to every node and
-restart them, so that they all know the new key, then run "cerberus keys rotate".`,
+A server that reads this master.key takes the new key up without a restart: on SIGHUP,
+or by itself within 10 s. With nodes on other hosts, copy the new master.key to each of
+them first. Then run "cerberus keys rotate": it waits for no node, but refuses while a
+running node does not know the new key.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			if err := resolve(); err != nil {
@@ -82,13 +85,14 @@ restart them, so that they all know the new key, then run "cerberus keys rotate"
 				return err
 			}
 			fmt.Fprintf(stdout, "Added the key %s to %s; it is now the primary key (it was %s).\n", id, path, old)
-			fmt.Fprintln(stdout, "Next: copy this master.key to every node, restart the servers (they read it at start), then run \"cerberus keys rotate\".")
+			fmt.Fprintln(stdout, "Next: copy this master.key to every node on another host; the servers take the new key up within 10 s (or at once on SIGHUP). Then run \"cerberus keys rotate\".")
 			fmt.Fprintln(stdout, "Back up the new master.key: backups made from now on need it.")
 			return nil
 		},
 	}
 
 	var perSecond float64
+	var force bool
 	var batch int
 	rotate := &cobra.Command{
 		Use:   "rotate [--rate N]",
@@ -98,9 +102,22 @@ keys) that is wrapped by another key than the primary one. It works while the se
 reads never fail, and a record written meanwhile is left to the write. It is idempotent: run
 it again after a crash or an interruption, and it skips what is done.
 
-Run it only once every server knows the primary key (after "keys add", restart them first).`,
+It refuses while a running server does not know the primary key: every server reports its
+keys through the store, and one that does not know the key would fail to read the records
+re-wrapped under it. --force re-wraps anyway.`,
 		Args: cobra.NoArgs,
 		RunE: with(func(ctx context.Context, b *backend) error {
+			primary := b.kek.KeyID()
+			if !force {
+				missing, err := nodesWithoutKey(ctx, b.svc, primary)
+				if err != nil {
+					return err
+				}
+				if len(missing) > 0 {
+					return fmt.Errorf("%d running servers do not know the primary key %s yet, and would fail to read what is re-wrapped under it:\n  %s\nCopy the new master.key to their host and send them SIGHUP (a server also takes up a changed master.key within %s), then run \"cerberus keys rotate\" again; --force re-wraps anyway",
+						len(missing), primary, strings.Join(missing, "\n  "), keyRingCheckEvery)
+				}
+			}
 			start := time.Now()
 			var last time.Time
 			rep, err := b.svc.Rewrap(ctx, service.RewrapOptions{
@@ -135,6 +152,65 @@ Run it only once every server knows the primary key (after "keys add", restart t
 	}
 	rotate.Flags().Float64Var(&perSecond, "rate", 200, "most records re-wrapped per second (0 for no bound)")
 	rotate.Flags().IntVar(&batch, "batch", 100, "records read at a time")
+	rotate.Flags().BoolVar(&force, "force", false, "re-wrap even while a running server does not know the primary key")
+
+	remove := &cobra.Command{
+		Use:   "remove KEY",
+		Short: "Remove a retired key from the local key ring, once no record and no running server uses it",
+		Long: `Remove a retired key from the local key ring <data>/master.key. It is refused for the
+primary key, while any record is still under the key (run "cerberus keys rotate" first), and
+while a running server still wraps new records under it. Servers drop the key on SIGHUP or
+within 10 s.
+
+Backups made while the key was in use open only with it: keep a copy of the master.key that
+holds it with those backups.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if err := resolve(); err != nil {
+				return err
+			}
+			if cfg.KEK != "local" {
+				return errors.New("keys remove works on the local key ring (--kek local) only; with AWS KMS, remove the key's ARN from --kms-key-arns")
+			}
+			if err := needExistingData(&cfg); err != nil {
+				return err
+			}
+			id := args[0]
+			ctx := c.Context()
+			b, err := openBackend(ctx, &cfg, nil, newLogger(stderr, "warn"))
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			rf := keyRingOf(b.kek)
+			if !slices.Contains(rf.KeyIDs(), id) {
+				return fmt.Errorf("there is no key %s in %s; its keys: %s", id, rf.path, strings.Join(rf.KeyIDs(), ", "))
+			}
+			if id == rf.KeyID() {
+				return fmt.Errorf("%s is the primary key: it wraps every new record. Add a new primary key with \"cerberus keys add\", run \"cerberus keys rotate\", then remove this one", id)
+			}
+			usage, err := b.svc.KeyUsage(ctx)
+			if err != nil {
+				return err
+			}
+			if n := usage.Total(id); n > 0 {
+				return fmt.Errorf("%d records are still under the key %s: run \"cerberus keys rotate\" to re-wrap them under %s, then remove it", n, id, usage.Primary)
+			}
+			writers, err := nodesWritingWith(ctx, b.svc, id)
+			if err != nil {
+				return err
+			}
+			if len(writers) > 0 {
+				return fmt.Errorf("running servers still wrap new records under %s: %s. Send them SIGHUP so that they take up the primary key %s, then remove it", id, strings.Join(writers, ", "), rf.KeyID())
+			}
+			if err := rf.Remove(rf.path, id); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "Removed the key %s from %s; no record was under it. The servers drop it within %s (or at once on SIGHUP).\n", id, rf.path, keyRingCheckEvery)
+			fmt.Fprintln(stdout, "Backups made while it was in use need it: keep a copy of the previous master.key with them.")
+			return nil
+		},
+	}
 
 	status := &cobra.Command{
 		Use:   "status",
@@ -178,7 +254,7 @@ Run it only once every server knows the primary key (after "keys add", restart t
 			return nil
 		}),
 	}
-	cmd.AddCommand(add, rotate, status)
+	cmd.AddCommand(add, rotate, remove, status)
 	return cmd
 }
 

@@ -94,7 +94,7 @@ func TestKeysCommands(t *testing.T) {
 
 	code, out, errOut = runCmd(t, "", noEnv, "keys", "add", "--data", data)
 	fresh := keyIDPattern.FindString(out)
-	if code != 0 || fresh == "" || fresh == old || !strings.Contains(out, "restart the servers") {
+	if code != 0 || fresh == "" || fresh == old || !strings.Contains(out, "take the new key up") {
 		t.Fatalf("keys add: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	// The running server, which has the old key ring in memory, still

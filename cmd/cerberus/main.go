@@ -80,6 +80,12 @@ func newServerCmd(stdout, stderr io.Writer, getenv func(string) string) *cobra.C
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
 			m.reload = hup
+			// A second SIGINT or SIGTERM during the shutdown cuts the
+			// requests in flight (the first cancels ctx as well).
+			stop := make(chan os.Signal, 2)
+			signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
+			defer signal.Stop(stop)
+			m.signals = stop
 			ctx := cmd.Context()
 			if err := m.Open(ctx); err != nil {
 				m.Close()

@@ -13,10 +13,14 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cerberus-go/cerberus/audit"
 	cerberushttp "github.com/cerberus-go/cerberus/http"
+	"github.com/cerberus-go/cerberus/metrics"
 	"github.com/cerberus-go/cerberus/stsauth"
 )
 
@@ -29,13 +33,27 @@ type Main struct {
 	audit   io.WriteCloser
 	ln      net.Listener
 	srv     *http.Server
-	stop    context.CancelFunc
-	done    chan struct{}
+	// metrics are served by metricsSrv on metricsLn with --metrics-listen;
+	// all three are nil without.
+	metrics    *metrics.Metrics
+	metricsLn  net.Listener
+	metricsSrv *http.Server
+	// nodes reports this server's keys through the store; keysChanged
+	// receives a value when the key ring changed, to report it at once.
+	nodes       *nodeReporter
+	keysChanged chan struct{}
+	// unlock releases the lock of the SQLite data directory.
+	unlock func()
+	// inFlight counts the requests being served, for the shutdown log.
+	inFlight atomic.Int64
 	// cert is the TLS certificate, nil without TLS.
 	cert *certificate
 	// reload receives a value (SIGHUP) for each reload of the TLS
 	// certificate and key that Serve makes (see Reload).
 	reload <-chan os.Signal
+	// signals receives the stop signals (SIGINT, SIGTERM): during a
+	// shutdown, a second one cuts the requests in flight (see Serve).
+	signals <-chan os.Signal
 }
 
 // Open opens the backend, starts listening, and creates the first admin on
@@ -47,6 +65,20 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	if m.cfg.TLSCert != "" {
 		if m.cert, err = loadCertificate(m.cfg.TLSCert, m.cfg.TLSKey); err != nil {
+			return err
+		}
+	}
+	if m.cfg.MetricsListen != "" {
+		m.metrics = metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{Version: version(), Revision: revision()})
+		m.cfg.observer = m.metrics
+	}
+	if m.cfg.Storage == "sqlite" {
+		// One server per SQLite database; the admin commands, which
+		// lock nothing, work beside it.
+		if err := prepareDataDir(m.cfg.Data); err != nil {
+			return err
+		}
+		if m.unlock, err = lockDataDir(m.cfg.Data); err != nil {
 			return err
 		}
 	}
@@ -66,6 +98,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s (set --listen or CERBERUS_LISTEN): %w", m.cfg.Listen, err)
 	}
+	if m.metrics != nil {
+		if m.metricsLn, err = net.Listen("tcp", m.cfg.MetricsListen); err != nil {
+			return fmt.Errorf("cannot listen on %s for metrics (set --metrics-listen or CERBERUS_METRICS_LISTEN): %w", m.cfg.MetricsListen, err)
+		}
+	}
 	// Last of the steps that can fail, so that a failed start never
 	// leaves an admin whose password was not shown.
 	pw, pwFile, err := m.bootstrapAdmin(ctx)
@@ -77,20 +114,53 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err // validated already
 	}
 	svc := m.backend.svc
+	m.nodes = newNodeReporter(svc, m.backend.knownKeys, m.logger)
+	m.keysChanged = make(chan struct{}, 1)
+	if rf := keyRingOf(m.backend.kek); rf != nil {
+		rf.changed = func() {
+			select {
+			case m.keysChanged <- struct{}{}:
+			default: // a report is due already
+			}
+		}
+	}
+	m.nodes.report(ctx)
+	var observer cerberushttp.Metrics // no typed nil
+	if m.metrics != nil {
+		observer = m.metrics
+		m.metrics.AddTokenCount(svc.CountTokens)
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", m.metrics.Handler())
+		m.metricsSrv = &http.Server{
+			Handler:           mux,
+			ReadHeaderTimeout: 10 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			ErrorLog:          slog.NewLogLogger(m.logger.Handler(), slog.LevelWarn),
+		}
+	}
+	api := cerberushttp.NewServer(cerberushttp.Config{
+		Auth: svc, SDBs: svc, Secrets: svc, Files: svc, Versions: svc, Admin: svc,
+		Audit:             audit.NewLogger(m.audit),
+		AuditFailOpen:     m.cfg.AuditFailure == "open",
+		Logger:            m.logger,
+		MaxSecretSize:     m.cfg.MaxSecretSize,
+		MaxFileSize:       m.cfg.MaxFileSize,
+		Version:           version(),
+		BannerMessage:     m.cfg.BannerMessage,
+		SDBWarningMessage: m.cfg.SDBWarning,
+		Health:            m.backend.store.Ping,
+		RequestTimeout:    m.cfg.RequestTimeout,
+		TrustedProxies:    proxies,
+		Metrics:           observer,
+	})
 	m.srv = &http.Server{
-		Handler: cerberushttp.NewServer(cerberushttp.Config{
-			Auth: svc, SDBs: svc, Secrets: svc, Files: svc, Versions: svc, Admin: svc,
-			Audit:             audit.NewLogger(m.audit),
-			AuditFailOpen:     m.cfg.AuditFailure == "open",
-			Logger:            m.logger,
-			MaxSecretSize:     m.cfg.MaxSecretSize,
-			MaxFileSize:       m.cfg.MaxFileSize,
-			Version:           version(),
-			BannerMessage:     m.cfg.BannerMessage,
-			SDBWarningMessage: m.cfg.SDBWarning,
-			Health:            m.backend.store.Ping,
-			RequestTimeout:    m.cfg.RequestTimeout,
-			TrustedProxies:    proxies,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			m.inFlight.Add(1)
+			defer m.inFlight.Add(-1)
+			if m.metrics != nil {
+				defer m.metrics.RequestStarted()()
+			}
+			api.ServeHTTP(w, r)
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -117,6 +187,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		m.logger.Warn("serving HTTP without TLS to other hosts: passwords, tokens and secrets cross the network in clear",
 			"addr", m.Addr(), "fix", "set --tls-cert and --tls-key, or serve behind a TLS proxy (docs/operations.md)")
 		fmt.Fprintf(m.out, "WARNING: serving HTTP without TLS on %s, which other hosts can reach: passwords, tokens and secrets cross the network in clear. Set --tls-cert and --tls-key, or serve behind a TLS proxy (docs/operations.md).\n", m.Addr())
+	}
+	if m.metricsLn != nil {
+		fmt.Fprintf(m.out, "Metrics are served at http://%s/metrics\n", m.metricsLn.Addr())
 	}
 	fmt.Fprintf(m.out, "Cerberus is serving %s (data in %s)\n", m.URL(), m.cfg.Data)
 	return nil
@@ -200,8 +273,20 @@ func (m *Main) Reload() {
 	m.logger.Info("reloaded the TLS certificate and key", "subject", leaf.Subject.String(), "serial", leaf.SerialNumber.String(), "not_after", leaf.NotAfter)
 }
 
-// Serve serves requests and purges expired tokens until ctx is done, then
-// shuts down gracefully, finishing requests in flight.
+// reloadKeys reads the local key ring file again: if it changed, or in any
+// case with force (SIGHUP). The node's report follows a change.
+func (m *Main) reloadKeys(force bool, reason string) {
+	if rf := keyRingOf(m.backend.kek); rf != nil {
+		rf.Reload(force, reason)
+		return
+	}
+	if force {
+		m.logger.Info("reload: no local key ring to read again (--kek awskms): the KMS keys change with --kms-key-arns and a restart")
+	}
+}
+
+// Serve serves requests and purges expired tokens until ctx is done or a
+// stop signal arrives on m.signals, then shuts down (see shutdown).
 func (m *Main) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() {
@@ -211,31 +296,97 @@ func (m *Main) Serve(ctx context.Context) error {
 		}
 		errc <- m.srv.Serve(m.ln)
 	}()
+	if m.metricsSrv != nil {
+		go func() {
+			if err := m.metricsSrv.Serve(m.metricsLn); !errors.Is(err, http.ErrServerClosed) {
+				m.logger.Error("the metrics listener failed; metrics are no longer served", "err", err)
+			}
+		}()
+		defer m.metricsSrv.Close() // scrapes need no drain
+	}
 	purge := time.NewTicker(10 * time.Minute)
 	defer purge.Stop()
+	keyCheck := time.NewTicker(keyRingCheckEvery)
+	defer keyCheck.Stop()
+	report := time.NewTicker(nodeReportEvery)
+	defer report.Stop()
 	for {
 		select {
 		case err := <-errc:
 			return err
 		case <-m.reload:
 			m.Reload()
+			m.reloadKeys(true, "SIGHUP")
+		case <-keyCheck.C:
+			m.reloadKeys(false, "the key ring file changed")
+		case <-m.keysChanged:
+			m.nodes.report(ctx)
+		case <-report.C:
+			m.nodes.report(ctx)
 		case <-purge.C:
 			if n, err := m.backend.svc.PurgeExpiredTokens(ctx); err != nil {
 				m.logger.Warn("purge expired tokens", "err", err)
 			} else if n > 0 {
 				m.logger.Info("purged expired tokens", "count", n)
 			}
+		case sig := <-m.signals:
+			return m.shutdown(sig.String()+" signal received", 1)
 		case <-ctx.Done():
-			shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-			defer cancel()
-			err := m.srv.Shutdown(shutdown)
-			if errors.Is(err, http.ErrServerClosed) {
-				err = nil
-			}
-			return err
+			return m.shutdown(context.Cause(ctx).Error(), 0)
 		}
 	}
 }
+
+// shutdown stops accepting connections and waits up to --shutdown-timeout
+// for the requests in flight to finish, logging the start and the outcome.
+// It returns nil once every request finished. A stop signal received while
+// it waits, beyond the signals already counted (signals, the one that
+// started the shutdown if it came on m.signals), cuts the requests in
+// flight at once, and so does the end of the timeout: then it returns an
+// error that says so. The signal that cancels ctx also arrives on
+// m.signals, which is why a shutdown started by ctx counts it as none of
+// its own until it arrives: the next one is the second.
+func (m *Main) shutdown(reason string, signals int) error {
+	start := time.Now()
+	timeout := m.cfg.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = defaultShutdownTimeout
+	}
+	m.logger.Info("shutting down: accepting no new connections, finishing the requests in flight (a second SIGINT or SIGTERM cuts them)",
+		"reason", reason, "in_flight", m.inFlight.Load(), "timeout", timeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- m.srv.Shutdown(sctx) }()
+	// The signal that canceled ctx: it reaches m.signals too.
+	ownSignal := signals == 0
+	for {
+		select {
+		case err := <-done:
+			if err == nil || errors.Is(err, http.ErrServerClosed) {
+				m.logger.Info("stopped: every request in flight finished", "took", time.Since(start).Round(time.Millisecond).String())
+				return nil
+			}
+			cut := m.inFlight.Load()
+			m.srv.Close()
+			m.logger.Error("stopped: requests in flight were cut at the end of --shutdown-timeout", "timeout", timeout.String(), "cut", cut)
+			return fmt.Errorf("shutdown: %d requests were still running after --shutdown-timeout %s and were cut", cut, timeout)
+		case sig := <-m.signals:
+			if ownSignal {
+				ownSignal = false
+				continue
+			}
+			cut := m.inFlight.Load()
+			m.srv.Close()
+			<-done
+			m.logger.Warn("stopped at once by a second signal: requests in flight were cut", "signal", sig.String(), "cut", cut)
+			return fmt.Errorf("shutdown: stopped at once by a second signal (%s); %d requests in flight were cut", sig, cut)
+		}
+	}
+}
+
+// defaultShutdownTimeout is the default of --shutdown-timeout.
+const defaultShutdownTimeout = 15 * time.Second
 
 // Close releases the backend and the audit log.
 func (m *Main) Close() error {
@@ -243,13 +394,36 @@ func (m *Main) Close() error {
 	if m.ln != nil {
 		m.ln.Close()
 	}
+	if m.metricsLn != nil {
+		m.metricsLn.Close()
+	}
+	if m.nodes != nil {
+		m.nodes.forget()
+	}
 	if m.backend != nil {
 		errs = append(errs, m.backend.Close())
 	}
 	if m.audit != nil {
 		errs = append(errs, m.audit.Close())
 	}
+	if m.unlock != nil {
+		m.unlock()
+		m.unlock = nil
+	}
 	return errors.Join(errs...)
+}
+
+// revision returns the VCS commit the binary was built from, or "" if
+// the build did not record it.
+func revision() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				return s.Value
+			}
+		}
+	}
+	return ""
 }
 
 // version returns the release of this binary: its module version when it

@@ -184,6 +184,7 @@ func RunConfig(t *testing.T, open func(t *testing.T) service.Store, cfg Config) 
 			{"Race", testDeleteTokenRace},
 		}},
 		{"DeleteExpiredTokens", []testCase{{"OK", testDeleteExpiredTokens}}},
+		{"Nodes", []testCase{{"OK", testNodes}}},
 		{"PutKeyIfAbsent", []testCase{
 			{"FirstWins", testPutKeyIfAbsentFirstWins},
 			{"Race", testPutKeyIfAbsentRace},

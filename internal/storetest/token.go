@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -93,6 +94,16 @@ func testDeleteExpiredTokens(t *testing.T, s service.Store) {
 	expired := []*service.TokenRecord{expiring(now.Add(-time.Hour)), expiring(now.Add(-time.Millisecond))}
 	live := []*service.TokenRecord{expiring(now), expiring(now.Add(time.Millisecond)), expiring(now.Add(time.Hour))}
 
+	for _, c := range []struct {
+		now  time.Time
+		want int
+	}{{now.Add(-2 * time.Hour), len(expired) + len(live)}, {now, len(live)}, {now.Add(2 * time.Hour), 0}} {
+		n, err := s.CountTokens(ctx, c.now)
+		mustOK(t, "CountTokens", err)
+		if n != int64(c.want) {
+			t.Fatalf("CountTokens(%v): %d, want %d", c.now, n, c.want)
+		}
+	}
 	n, err := s.DeleteExpiredTokens(ctx, now)
 	mustOK(t, "DeleteExpiredTokens", err)
 	if n != int64(len(expired)) {
@@ -110,6 +121,9 @@ func testDeleteExpiredTokens(t *testing.T, s service.Store) {
 	mustOK(t, "DeleteExpiredTokens", err)
 	if n != 0 {
 		t.Fatalf("DeleteExpiredTokens again: deleted %d, want 0", n)
+	}
+	if n, err := s.CountTokens(ctx, now); err != nil || n != int64(len(live)) {
+		t.Fatalf("CountTokens after DeleteExpiredTokens: %d, %v; want %d", n, err, len(live))
 	}
 }
 
@@ -247,6 +261,7 @@ func testContextCanceled(t *testing.T, s service.Store) {
 		{"ListSecretPaths", func() error { _, err := s.ListSecretPaths(ctx, sdb.ID, "", service.KindObject); return err }},
 		{"CreateUser", func() error { return s.CreateUser(ctx, user("late")) }},
 		{"DeleteExpiredTokens", func() error { _, err := s.DeleteExpiredTokens(ctx, at(0)); return err }},
+		{"CountTokens", func() error { _, err := s.CountTokens(ctx, at(0)); return err }},
 	}
 	for _, c := range calls {
 		err := c.call()
@@ -257,4 +272,34 @@ func testContextCanceled(t *testing.T, s service.Store) {
 	got, err := s.FindSecret(context.Background(), sdb.ID, rec.Path)
 	mustOK(t, "FindSecret", err)
 	wantEqual(t, "FindSecret after canceled calls", got, rec)
+}
+
+func testNodes(t *testing.T, s service.Store) {
+	ctx := context.Background()
+	nodes, err := s.ListNodes(ctx)
+	mustOK(t, "ListNodes", err)
+	if len(nodes) != 0 {
+		t.Fatalf("ListNodes of a new store: %d nodes, want none", len(nodes))
+	}
+	a := &service.NodeRecord{ID: "node-a", Host: "host-1", PID: 41, StartedAt: at(1000), SeenAt: at(2000),
+		PrimaryKey: "local-00000002", KeyIDs: []string{"local-00000001", "local-00000002"}}
+	b := &service.NodeRecord{ID: "node-b", Host: "host-2", PID: 42, StartedAt: at(1500), SeenAt: at(1500),
+		PrimaryKey: "awskms:0123456789abcdef", KeyIDs: []string{"awskms:0123456789abcdef"}}
+	mustOK(t, "PutNode", s.PutNode(ctx, a))
+	mustOK(t, "PutNode", s.PutNode(ctx, b))
+	a.SeenAt, a.PrimaryKey, a.KeyIDs = at(3000), "local-00000003", []string{"local-00000002", "local-00000003"}
+	mustOK(t, "PutNode again", s.PutNode(ctx, a))
+	nodes, err = s.ListNodes(ctx)
+	mustOK(t, "ListNodes", err)
+	if len(nodes) != 2 || !reflect.DeepEqual(nodes[0], a) || !reflect.DeepEqual(nodes[1], b) {
+		t.Fatalf("ListNodes = %+v, want %+v and %+v", nodes, a, b)
+	}
+	// Deleting a, the stale b (seen before 2000) goes too.
+	mustOK(t, "DeleteNode", s.DeleteNode(ctx, "node-a", at(2000)))
+	mustOK(t, "DeleteNode of a missing node", s.DeleteNode(ctx, "node-a", at(0)))
+	nodes, err = s.ListNodes(ctx)
+	mustOK(t, "ListNodes", err)
+	if len(nodes) != 0 {
+		t.Fatalf("ListNodes after DeleteNode: %+v, want none", nodes)
+	}
 }

@@ -44,7 +44,7 @@ func TestMigrations(t *testing.T) {
 		New:    dbtest.Postgres,
 		Driver: "pgx",
 		Open:   postgres.Open,
-		Latest: 3,
+		Latest: 4,
 		Nodes:  true,
 	})
 }
