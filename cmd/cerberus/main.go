@@ -35,6 +35,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(stderr, "cerberus:", err)
+		if ue, ok := errors.AsType[*usageError](err); ok {
+			printUsage(stderr, ue)
+			return 2
+		}
 		return 1
 	}
 	return 0
@@ -46,15 +50,21 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) s
 		Short:         "Cerberus: a secure property store for cloud applications",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version(),
 	}
+	root.SetVersionTemplate(versionText())
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{cmd: c, err: err} })
 	root.AddCommand(newServerCmd(stdout, stderr, getenv), newUserCmd(stdin, stdout, stderr, getenv))
 	root.AddCommand(newCategoryCmd(stdout, stderr, getenv))
 	root.AddCommand(newLoginCmd(stdout, getenv))
 	root.AddCommand(newKeysCmd(stdout, stderr, getenv))
 	root.AddCommand(newBackupCmd(stdout, stderr, getenv), newRestoreCmd(stdout, stderr, getenv))
+	root.AddCommand(newVersionCmd(stdout))
+	root.InitDefaultCompletionCmd()
+	strictCommands(root)
 	return root
 }
 
