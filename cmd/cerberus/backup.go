@@ -66,7 +66,7 @@ from the backups.`,
 			return nil
 		},
 	}
-	cfg.bindFlags(cmd.Flags(), false)
+	cfg.bindSettings(cmd.Flags(), append(storeSettings, keyCacheSettings...)...)
 	cmd.Flags().StringVar(&out, "out", "", "the backup file to write (mode 0600)")
 	return cmd
 }
@@ -136,7 +136,7 @@ Stop the servers of the store while it is restored, and start them after.`,
 			return nil
 		},
 	}
-	cfg.bindFlags(cmd.Flags(), false)
+	cfg.bindSettings(cmd.Flags(), append(storeSettings, keyCacheSettings...)...)
 	cmd.Flags().StringVar(&in, "in", "", "the backup file to restore")
 	return cmd
 }

@@ -31,13 +31,12 @@ func newKeysCmd(stdout, stderr io.Writer, getenv func(string) string) *cobra.Com
 		Use:   "keys",
 		Short: "Rotate the key-encryption key: add a key, re-wrap the data keys under it, show which keys are in use",
 	}
-	cfg.bindFlags(cmd.PersistentFlags(), false)
-	resolve := func() error { return cfg.resolve(cmd.PersistentFlags(), getenv) }
+	resolve := func(c *cobra.Command) error { return cfg.resolve(c.Flags(), getenv) }
 	// with opens the backend for one command; the store and the key ring
 	// must exist already.
 	with := func(fn func(ctx context.Context, b *backend) error) func(*cobra.Command, []string) error {
 		return func(c *cobra.Command, _ []string) error {
-			if err := resolve(); err != nil {
+			if err := resolve(c); err != nil {
 				return err
 			}
 			if err := needExistingData(&cfg); err != nil {
@@ -61,8 +60,8 @@ The older keys stay in the ring and keep decrypting what they wrapped.
 Servers read the key ring when they start: copy the new master.key to every node and
 restart them, so that they all know the new key, then run "cerberus keys rotate".`,
 		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			if err := resolve(); err != nil {
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := resolve(c); err != nil {
 				return err
 			}
 			if cfg.KEK != "local" {
@@ -100,6 +99,15 @@ it again after a crash or an interruption, and it skips what is done.
 
 Run it only once every server knows the primary key (after "keys add", restart them first).`,
 		Args: cobra.NoArgs,
+		PreRunE: func(c *cobra.Command, _ []string) error {
+			if perSecond < 0 {
+				return usagef(c, "--rate is %g; it must be 0 (no bound) or a positive number of records per second", perSecond)
+			}
+			if batch < 1 {
+				return usagef(c, "--batch is %d; it must be at least 1", batch)
+			}
+			return nil
+		},
 		RunE: with(func(ctx context.Context, b *backend) error {
 			start := time.Now()
 			var last time.Time
@@ -133,6 +141,8 @@ Run it only once every server knows the primary key (after "keys add", restart t
 			return nil
 		}),
 	}
+	cfg.bindSettings(add.Flags(), "data", "config", "kek", "kms-key-arns")
+	cfg.bindSettings(rotate.Flags(), append(storeSettings, keyCacheSettings...)...)
 	rotate.Flags().Float64Var(&perSecond, "rate", 200, "most records re-wrapped per second (0 for no bound)")
 	rotate.Flags().IntVar(&batch, "batch", 100, "records read at a time")
 
@@ -178,6 +188,7 @@ Run it only once every server knows the primary key (after "keys add", restart t
 			return nil
 		}),
 	}
+	cfg.bindSettings(status.Flags(), storeSettings...)
 	cmd.AddCommand(add, rotate, status)
 	return cmd
 }

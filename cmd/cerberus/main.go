@@ -104,140 +104,135 @@ func newServerCmd(stdout, stderr io.Writer, getenv func(string) string) *cobra.C
 }
 
 func newUserCmd(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) *cobra.Command {
-	var cfg Config
 	cmd := &cobra.Command{
 		Use:   "user",
 		Short: "Manage the local user directory (works while the server runs)",
 	}
-	with := storeCommand(cmd, &cfg, getenv, stderr)
+	with := storeCommand(getenv, stderr)
 	var groups []string
 	var withTOTP bool
-	add := &cobra.Command{
+	add := with(&cobra.Command{
 		Use:   "add NAME --groups g1,g2 [--totp]",
 		Short: "Add a user; the password is read from standard input",
 		Args:  cobra.ExactArgs(1),
-		RunE: with(func(ctx context.Context, b *backend, args []string) error {
-			pw, err := readPassword(stdin, stderr)
-			if err != nil {
-				return err
-			}
-			url, err := b.svc.AddUser(ctx, args[0], pw, groups, withTOTP)
-			if err != nil {
-				return userError(err)
-			}
-			fmt.Fprintf(stdout, "Added user %q in groups %s.\n", args[0], strings.Join(groups, ","))
-			if url != "" {
-				fmt.Fprintf(stdout, "Enroll this in the user's authenticator app (shown only this once):\n%s\n", url)
-			}
-			return nil
-		}),
-	}
+	}, func(ctx context.Context, b *backend, args []string) error {
+		pw, err := readPassword(stdin, stderr)
+		if err != nil {
+			return err
+		}
+		url, err := b.svc.AddUser(ctx, args[0], pw, groups, withTOTP)
+		if err != nil {
+			return userError(err)
+		}
+		fmt.Fprintf(stdout, "Added user %q in groups %s.\n", args[0], strings.Join(groups, ","))
+		if url != "" {
+			fmt.Fprintf(stdout, "Enroll this in the user's authenticator app (shown only this once):\n%s\n", url)
+		}
+		return nil
+	})
 	add.Flags().StringSliceVar(&groups, "groups", nil, "groups of the user (comma-separated)")
 	add.Flags().BoolVar(&withTOTP, "totp", false, "require a TOTP one-time code at login")
-	passwd := &cobra.Command{
+	passwd := with(&cobra.Command{
 		Use:   "passwd NAME",
 		Short: "Set a user's password, read from standard input, and revoke its tokens",
 		Args:  cobra.ExactArgs(1),
-		RunE: with(func(ctx context.Context, b *backend, args []string) error {
-			pw, err := readPassword(stdin, stderr)
-			if err != nil {
-				return err
-			}
-			if err := b.svc.SetPassword(ctx, args[0], pw); err != nil {
-				return userError(err)
-			}
-			fmt.Fprintf(stdout, "Changed the password of %q; its tokens are revoked.\n", args[0])
-			return nil
-		}),
-	}
+	}, func(ctx context.Context, b *backend, args []string) error {
+		pw, err := readPassword(stdin, stderr)
+		if err != nil {
+			return err
+		}
+		if err := b.svc.SetPassword(ctx, args[0], pw); err != nil {
+			return userError(err)
+		}
+		fmt.Fprintf(stdout, "Changed the password of %q; its tokens are revoked.\n", args[0])
+		return nil
+	})
 	var newGroups []string
-	setGroups := &cobra.Command{
+	setGroups := with(&cobra.Command{
 		Use:   "groups NAME --groups g1,g2",
 		Short: "Replace a user's groups and revoke its tokens",
 		Args:  cobra.ExactArgs(1),
-		RunE: with(func(ctx context.Context, b *backend, args []string) error {
-			if err := b.svc.SetGroups(ctx, args[0], newGroups); err != nil {
-				return userError(err)
-			}
-			fmt.Fprintf(stdout, "Set the groups of %q to %s; its tokens are revoked.\n", args[0], strings.Join(newGroups, ","))
-			return nil
-		}),
-	}
+	}, func(ctx context.Context, b *backend, args []string) error {
+		if err := b.svc.SetGroups(ctx, args[0], newGroups); err != nil {
+			return userError(err)
+		}
+		fmt.Fprintf(stdout, "Set the groups of %q to %s; its tokens are revoked.\n", args[0], strings.Join(newGroups, ","))
+		return nil
+	})
 	setGroups.Flags().StringSliceVar(&newGroups, "groups", nil, "the user's new groups (comma-separated)")
 	var totpOff bool
-	totp := &cobra.Command{
+	totp := with(&cobra.Command{
 		Use:   "totp NAME [--off]",
 		Short: "Give a user a new TOTP second factor (or remove it with --off) and revoke its tokens",
 		Args:  cobra.ExactArgs(1),
-		RunE: with(func(ctx context.Context, b *backend, args []string) error {
-			url, err := b.svc.ResetTOTP(ctx, args[0], !totpOff)
-			if err != nil {
-				return userError(err)
-			}
-			if totpOff {
-				fmt.Fprintf(stdout, "Removed the second factor of %q; its tokens are revoked.\n", args[0])
-				return nil
-			}
-			fmt.Fprintf(stdout, "Reset the second factor of %q; its tokens are revoked.\n", args[0])
-			fmt.Fprintf(stdout, "Enroll this in the user's authenticator app (shown only this once):\n%s\n", url)
+	}, func(ctx context.Context, b *backend, args []string) error {
+		url, err := b.svc.ResetTOTP(ctx, args[0], !totpOff)
+		if err != nil {
+			return userError(err)
+		}
+		if totpOff {
+			fmt.Fprintf(stdout, "Removed the second factor of %q; its tokens are revoked.\n", args[0])
 			return nil
-		}),
-	}
+		}
+		fmt.Fprintf(stdout, "Reset the second factor of %q; its tokens are revoked.\n", args[0])
+		fmt.Fprintf(stdout, "Enroll this in the user's authenticator app (shown only this once):\n%s\n", url)
+		return nil
+	})
 	totp.Flags().BoolVar(&totpOff, "off", false, "remove the second factor instead")
-	del := &cobra.Command{
+	del := with(&cobra.Command{
 		Use:   "delete NAME",
 		Short: "Delete a user and revoke its tokens",
 		Args:  cobra.ExactArgs(1),
-		RunE: with(func(ctx context.Context, b *backend, args []string) error {
-			if err := b.svc.RemoveUser(ctx, args[0]); err != nil {
-				return userError(err)
-			}
-			fmt.Fprintf(stdout, "Deleted user %q.\n", args[0])
-			return nil
-		}),
-	}
-	list := &cobra.Command{
+	}, func(ctx context.Context, b *backend, args []string) error {
+		if err := b.svc.RemoveUser(ctx, args[0]); err != nil {
+			return userError(err)
+		}
+		fmt.Fprintf(stdout, "Deleted user %q.\n", args[0])
+		return nil
+	})
+	list := with(&cobra.Command{
 		Use:   "list",
 		Short: "List the users",
 		Args:  cobra.NoArgs,
-		RunE: with(func(ctx context.Context, b *backend, _ []string) error {
-			users, err := b.svc.Users(ctx)
-			if err != nil {
-				return err
+	}, func(ctx context.Context, b *backend, _ []string) error {
+		users, err := b.svc.Users(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tGROUPS\tMFA")
+		for _, u := range users {
+			mfa := "no"
+			if u.TOTPSecret != nil {
+				mfa = "totp"
 			}
-			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tGROUPS\tMFA")
-			for _, u := range users {
-				mfa := "no"
-				if u.TOTPSecret != nil {
-					mfa = "totp"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Name, strings.Join(u.Groups, ","), mfa)
-			}
-			return tw.Flush()
-		}),
-	}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Name, strings.Join(u.Groups, ","), mfa)
+		}
+		return tw.Flush()
+	})
 	cmd.AddCommand(add, passwd, setGroups, totp, del, list)
 	return cmd
 }
 
-// storeCommand declares the settings of the store on the persistent flags
-// of parent, and returns a wrapper that opens the backend for one of its
-// commands, as the server would, and runs fn with it.
-func storeCommand(parent *cobra.Command, cfg *Config, getenv func(string) string, stderr io.Writer) func(fn func(ctx context.Context, b *backend, args []string) error) func(*cobra.Command, []string) error {
-	cfg.bindFlags(parent.PersistentFlags(), false)
-	return func(fn func(ctx context.Context, b *backend, args []string) error) func(*cobra.Command, []string) error {
-		return func(c *cobra.Command, args []string) error {
-			if err := cfg.resolve(parent.PersistentFlags(), getenv); err != nil {
+// storeCommand returns a function that declares the settings of the store
+// on a command and makes it run fn with the backend opened as the server
+// opens it.
+func storeCommand(getenv func(string) string, stderr io.Writer) func(c *cobra.Command, fn func(ctx context.Context, b *backend, args []string) error) *cobra.Command {
+	var cfg Config
+	return func(c *cobra.Command, fn func(ctx context.Context, b *backend, args []string) error) *cobra.Command {
+		cfg.bindSettings(c.Flags(), storeSettings...)
+		c.RunE = func(c *cobra.Command, args []string) error {
+			if err := cfg.resolve(c.Flags(), getenv); err != nil {
 				return err
 			}
-			b, err := openBackend(c.Context(), cfg, nil, newLogger(stderr, "warn"))
+			b, err := openBackend(c.Context(), &cfg, nil, newLogger(stderr, "warn"))
 			if err != nil {
 				return err
 			}
 			defer b.Close()
 			return fn(c.Context(), b, args)
 		}
+		return c
 	}
 }
 
