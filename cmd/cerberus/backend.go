@@ -48,6 +48,12 @@ func openBackend(ctx context.Context, cfg *Config, sts service.CallerIdentifier,
 	if err != nil {
 		return nil, err
 	}
+	if cfg.existingStore {
+		if err := checkSetUp(ctx, store, cfg); err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
 	svc, err := service.New(ctx, store, envelope.New(kek), service.Config{
 		AdminGroups:     cfg.AdminGroups,
 		AdminARNs:       cfg.AdminRoles,
@@ -74,6 +80,22 @@ func openBackend(ctx context.Context, cfg *Config, sts service.CallerIdentifier,
 }
 
 func (b *backend) Close() error { return b.store.Close() }
+
+// checkSetUp refuses a store that no server has set up: the admin commands
+// run on the store of a server, and do not make one.
+func checkSetUp(ctx context.Context, store *sqlstore.DB, cfg *Config) error {
+	ok, err := service.IsSetUp(ctx, store)
+	if err != nil || ok {
+		return err
+	}
+	where := filepath.Join(cfg.Data, databaseFile)
+	fix := "point --data (CERBERUS_DATA) at the server's data directory"
+	if cfg.Storage != "sqlite" {
+		where = "the " + cfg.Storage + " database of --dsn (CERBERUS_DSN)"
+		fix = "check --dsn (CERBERUS_DSN)"
+	}
+	return fmt.Errorf("%s holds no Cerberus store: no server has started on it. This command works on the store of a server and does not make one: %s, or start \"cerberus server\" once to set up a new store", where, fix)
+}
 
 // openStore opens the store of cfg, applying its migrations.
 func openStore(ctx context.Context, cfg *Config) (*sqlstore.DB, error) {

@@ -18,7 +18,7 @@ import (
 
 // newBackupCmd returns `cerberus backup --out FILE`.
 func newBackupCmd(stdout, stderr io.Writer, getenv func(string) string) *cobra.Command {
-	var cfg Config
+	cfg := Config{existingStore: true}
 	var out string
 	cmd := &cobra.Command{
 		Use:   "backup --out FILE",

@@ -69,6 +69,11 @@ type Config struct {
 	Login             service.LoginLimits
 	STSLoginRate      float64
 	STSLoginBurst     int
+
+	// existingStore makes openBackend refuse a store that no server has
+	// set up, rather than set it up: the admin commands never create a
+	// store.
+	existingStore bool
 }
 
 // bindFlags declares the settings on fs. serverOnly settings are declared

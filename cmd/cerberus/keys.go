@@ -26,7 +26,7 @@ const rotateProgressEvery = 2 * time.Second
 // re-wrap the stored data keys under the primary key, and show which keys
 // the store uses.
 func newKeysCmd(stdout, stderr io.Writer, getenv func(string) string) *cobra.Command {
-	var cfg Config
+	cfg := Config{existingStore: true}
 	cmd := &cobra.Command{
 		Use:   "keys",
 		Short: "Rotate the key-encryption key: add a key, re-wrap the data keys under it, show which keys are in use",
@@ -216,7 +216,7 @@ func needExistingData(cfg *Config) error {
 	for _, name := range need {
 		path := filepath.Join(cfg.Data, name)
 		if _, err := os.Stat(path); err != nil {
-			return fmt.Errorf("there is no %s at %s: point --data (CERBERUS_DATA) at the server's data directory", name, path)
+			return fmt.Errorf("there is no %s at %s: point --data (CERBERUS_DATA) at the server's data directory (only \"cerberus server\" makes a new one)", name, path)
 		}
 	}
 	return nil

@@ -216,13 +216,18 @@ func newUserCmd(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) s
 
 // storeCommand returns a function that declares the settings of the store
 // on a command and makes it run fn with the backend opened as the server
-// opens it.
+// opens it. The store must exist: the server alone makes one.
 func storeCommand(getenv func(string) string, stderr io.Writer) func(c *cobra.Command, fn func(ctx context.Context, b *backend, args []string) error) *cobra.Command {
-	var cfg Config
+	cfg := Config{existingStore: true}
 	return func(c *cobra.Command, fn func(ctx context.Context, b *backend, args []string) error) *cobra.Command {
 		cfg.bindSettings(c.Flags(), storeSettings...)
 		c.RunE = func(c *cobra.Command, args []string) error {
 			if err := cfg.resolve(c.Flags(), getenv); err != nil {
+				return err
+			}
+			// Only the server makes a store: a mistyped --data must not
+			// make a new, empty one.
+			if err := needExistingData(&cfg); err != nil {
 				return err
 			}
 			b, err := openBackend(c.Context(), &cfg, nil, newLogger(stderr, "warn"))
