@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -37,9 +38,17 @@ func strictCommands(c *cobra.Command) {
 	switch {
 	case c.HasSubCommands() && !c.Runnable():
 		c.Args = cobra.ArbitraryArgs
+		// The flags are the subcommands': a group reads its arguments
+		// itself, so that "cerberus user groups --groups g" is told that
+		// groups is no command rather than that --groups is no flag. The
+		// root keeps its flags (--version).
+		c.DisableFlagParsing = c.HasParent()
 		c.RunE = func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
+			if len(args) == 0 || slices.Contains(args, "-h") || slices.Contains(args, "--help") {
 				return cmd.Help()
+			}
+			if strings.HasPrefix(args[0], "-") {
+				return usagef(cmd, "%s is no flag of %q, and no subcommand follows it", args[0], cmd.CommandPath())
 			}
 			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
 			if cmd.SuggestionsMinimumDistance <= 0 {

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/cerberus-go/cerberus"
+	"github.com/cerberus-go/cerberus/service"
 )
 
 func main() {
@@ -113,24 +114,31 @@ func newUserCmd(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) s
 	var withTOTP bool
 	add := with(&cobra.Command{
 		Use:   "add NAME --groups g1,g2 [--totp]",
-		Short: "Add a user; the password is read from standard input",
+		Short: "Add a user in one or more groups; the password is read from standard input",
 		Args:  cobra.ExactArgs(1),
+		PreRunE: func(c *cobra.Command, _ []string) error {
+			return needGroups(c, groups)
+		},
 	}, func(ctx context.Context, b *backend, args []string) error {
+		gs, err := service.NormalizeGroups(splitGroups(groups))
+		if err != nil {
+			return userError(err)
+		}
 		pw, err := readPassword(stdin, stderr)
 		if err != nil {
 			return err
 		}
-		url, err := b.svc.AddUser(ctx, args[0], pw, groups, withTOTP)
+		url, err := b.svc.AddUser(ctx, args[0], pw, gs, withTOTP)
 		if err != nil {
 			return userError(err)
 		}
-		fmt.Fprintf(stdout, "Added user %q in groups %s.\n", args[0], strings.Join(groups, ","))
+		fmt.Fprintf(stdout, "Added user %q in groups %s.\n", args[0], strings.Join(gs, ","))
 		if url != "" {
 			fmt.Fprintf(stdout, "Enroll this in the user's authenticator app (shown only this once):\n%s\n", url)
 		}
 		return nil
 	})
-	add.Flags().StringSliceVar(&groups, "groups", nil, "groups of the user (comma-separated)")
+	add.Flags().StringArrayVar(&groups, "groups", nil, "groups of the user, comma-separated (spaces around names are trimmed); at least one")
 	add.Flags().BoolVar(&withTOTP, "totp", false, "require a TOTP one-time code at login")
 	passwd := with(&cobra.Command{
 		Use:   "passwd NAME",
@@ -148,37 +156,66 @@ func newUserCmd(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) s
 		return nil
 	})
 	var newGroups []string
-	setGroups := with(&cobra.Command{
-		Use:   "groups NAME --groups g1,g2",
-		Short: "Replace a user's groups and revoke its tokens",
-		Args:  cobra.ExactArgs(1),
+	var resetTOTP, removeTOTP bool
+	update := with(&cobra.Command{
+		Use:   "update NAME [--groups g1,g2] [--reset-totp | --remove-totp]",
+		Short: "Change a user's groups or second factor, and revoke its tokens",
+		Long: `Change a user's groups, its TOTP second factor, or both at once, and revoke the user's
+tokens, which carry its groups: running servers stop honouring them within --token-cache-ttl.
+
+  --groups g1,g2   replace the user's groups (comma-separated; spaces around names are
+                   trimmed; at least one group)
+  --reset-totp     give the user a new second factor, as when its device is lost, and print
+                   the otpauth:// URL to enroll, once; a user without one gets one
+  --remove-totp    remove the user's second factor: its password alone logs it in
+
+The password is changed with "cerberus user passwd NAME".`,
+		Args:       cobra.ExactArgs(1),
+		SuggestFor: []string{"groups", "totp", "edit", "modify", "set"},
+		PreRunE: func(c *cobra.Command, _ []string) error {
+			switch {
+			case !c.Flags().Changed("groups") && !resetTOTP && !removeTOTP:
+				return usagef(c, "nothing to change: give --groups, --reset-totp or --remove-totp")
+			case resetTOTP && removeTOTP:
+				return usagef(c, "--reset-totp and --remove-totp go against each other: give one")
+			case c.Flags().Changed("groups"):
+				return needGroups(c, newGroups)
+			}
+			return nil
+		},
 	}, func(ctx context.Context, b *backend, args []string) error {
-		if err := b.svc.SetGroups(ctx, args[0], newGroups); err != nil {
-			return userError(err)
+		var upd service.UserUpdate
+		var gs []string
+		if newGroups != nil {
+			var err error
+			if gs, err = service.NormalizeGroups(splitGroups(newGroups)); err != nil {
+				return userError(err)
+			}
+			upd.Groups = &gs
 		}
-		fmt.Fprintf(stdout, "Set the groups of %q to %s; its tokens are revoked.\n", args[0], strings.Join(newGroups, ","))
-		return nil
-	})
-	setGroups.Flags().StringSliceVar(&newGroups, "groups", nil, "the user's new groups (comma-separated)")
-	var totpOff bool
-	totp := with(&cobra.Command{
-		Use:   "totp NAME [--off]",
-		Short: "Give a user a new TOTP second factor (or remove it with --off) and revoke its tokens",
-		Args:  cobra.ExactArgs(1),
-	}, func(ctx context.Context, b *backend, args []string) error {
-		url, err := b.svc.ResetTOTP(ctx, args[0], !totpOff)
+		if resetTOTP || removeTOTP {
+			upd.TOTP = &resetTOTP
+		}
+		url, err := b.svc.UpdateUser(ctx, args[0], upd)
 		if err != nil {
 			return userError(err)
 		}
-		if totpOff {
-			fmt.Fprintf(stdout, "Removed the second factor of %q; its tokens are revoked.\n", args[0])
-			return nil
+		if upd.Groups != nil {
+			fmt.Fprintf(stdout, "Set the groups of %q to %s.\n", args[0], strings.Join(gs, ","))
 		}
-		fmt.Fprintf(stdout, "Reset the second factor of %q; its tokens are revoked.\n", args[0])
-		fmt.Fprintf(stdout, "Enroll this in the user's authenticator app (shown only this once):\n%s\n", url)
+		if removeTOTP {
+			fmt.Fprintf(stdout, "Removed the second factor of %q: its password alone logs it in.\n", args[0])
+		}
+		if resetTOTP {
+			fmt.Fprintf(stdout, "Gave %q a new second factor; the previous one no longer works.\n", args[0])
+			fmt.Fprintf(stdout, "Enroll this in the user's authenticator app (shown only this once):\n%s\n", url)
+		}
+		fmt.Fprintf(stdout, "The tokens of %q are revoked.\n", args[0])
 		return nil
 	})
-	totp.Flags().BoolVar(&totpOff, "off", false, "remove the second factor instead")
+	update.Flags().StringArrayVar(&newGroups, "groups", nil, "the user's new groups, comma-separated (spaces around names are trimmed); at least one")
+	update.Flags().BoolVar(&resetTOTP, "reset-totp", false, "give the user a new TOTP second factor (a lost device), printing the URL to enroll")
+	update.Flags().BoolVar(&removeTOTP, "remove-totp", false, "remove the user's TOTP second factor")
 	del := with(&cobra.Command{
 		Use:   "delete NAME",
 		Short: "Delete a user and revoke its tokens",
@@ -210,7 +247,7 @@ func newUserCmd(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) s
 		}
 		return tw.Flush()
 	})
-	cmd.AddCommand(add, passwd, setGroups, totp, del, list)
+	cmd.AddCommand(add, passwd, update, del, list)
 	return cmd
 }
 
@@ -239,6 +276,27 @@ func storeCommand(getenv func(string) string, stderr io.Writer) func(c *cobra.Co
 		}
 		return c
 	}
+}
+
+// splitGroups returns the group names of --groups flags, each a
+// comma-separated list.
+func splitGroups(flags []string) []string {
+	var out []string
+	for _, f := range flags {
+		out = append(out, strings.Split(f, ",")...)
+	}
+	return out
+}
+
+// needGroups refuses --groups flags that name no group: a user in no group
+// can log in, but reaches no SDB and can create none.
+func needGroups(c *cobra.Command, flags []string) error {
+	for _, g := range splitGroups(flags) {
+		if strings.TrimSpace(g) != "" {
+			return nil
+		}
+	}
+	return usagef(c, "--groups must name at least one group, such as --groups team-a: a user in no group can log in, but reaches no SDB and can create none")
 }
 
 // userError turns a domain error into a message for the operator.
