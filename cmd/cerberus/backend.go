@@ -44,7 +44,7 @@ func openBackend(ctx context.Context, cfg *Config, sts service.CallerIdentifier,
 	if err != nil {
 		return nil, err
 	}
-	store, err := openStore(ctx, cfg)
+	store, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -97,8 +97,9 @@ func checkSetUp(ctx context.Context, store *sqlstore.DB, cfg *Config) error {
 	return fmt.Errorf("%s holds no Cerberus store: no server has started on it. This command works on the store of a server and does not make one: %s, or start \"cerberus server\" once to set up a new store", where, fix)
 }
 
-// openStore opens the store of cfg, applying its migrations.
-func openStore(ctx context.Context, cfg *Config) (*sqlstore.DB, error) {
+// openStore opens the store of cfg, applying its migrations. What the
+// database driver reports goes to logger.
+func openStore(ctx context.Context, cfg *Config, logger *slog.Logger) (*sqlstore.DB, error) {
 	switch cfg.Storage {
 	case "sqlite":
 		dbPath := filepath.Join(cfg.Data, databaseFile)
@@ -109,7 +110,7 @@ func openStore(ctx context.Context, cfg *Config) (*sqlstore.DB, error) {
 	case "postgres":
 		return postgres.Open(ctx, cfg.DSN)
 	case "mysql":
-		return mysql.Open(ctx, cfg.DSN)
+		return mysql.OpenLogged(ctx, cfg.DSN, logger)
 	}
 	return nil, fmt.Errorf("unknown --storage %q", cfg.Storage)
 }

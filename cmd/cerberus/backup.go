@@ -109,7 +109,7 @@ Stop the servers of the store while it is restored, and start them after.`,
 			if err != nil {
 				return err
 			}
-			store, err := openStore(ctx, &cfg)
+			store, err := openStore(ctx, &cfg, logger)
 			if err != nil {
 				return err
 			}
