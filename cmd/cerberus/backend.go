@@ -115,6 +115,25 @@ func openStore(ctx context.Context, cfg *Config, logger *slog.Logger) (*sqlstore
 	return nil, fmt.Errorf("unknown --storage %q", cfg.Storage)
 }
 
+// storeWhere says where the store of cfg is, for the line that says the
+// server serves: its data directory, or its database (never the DSN, which
+// may hold a password).
+func storeWhere(cfg *Config) string {
+	var db string
+	switch cfg.Storage {
+	case "sqlite":
+		return "data in " + cfg.Data
+	case "postgres":
+		db = "PostgreSQL " + postgres.Describe(cfg.DSN)
+	case "mysql":
+		db = "MySQL " + mysql.Describe(cfg.DSN)
+	}
+	if cfg.KEK == "local" {
+		return "store: " + db + "; master key in " + filepath.Join(cfg.Data, masterKeyFile)
+	}
+	return "store: " + db + "; keys in AWS KMS"
+}
+
 // openKEK opens the key-encryption key of cfg. The local key ring is created
 // on first use. With AWS KMS, data keys are cached as configured, and a
 // local key ring left in the data directory still unwraps the records it

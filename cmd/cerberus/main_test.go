@@ -186,7 +186,7 @@ func TestUserCommands(t *testing.T) {
 	}{
 		{pw + "\n", []string{"user", "add", "alice", "--groups", "team-a,team-b"}, 0, `Added user "alice"`, pw},
 		{pw + "\n", []string{"user", "add", "alice", "--groups", "team-a"}, 1, "exists already", ""},
-		{"short\n", []string{"user", "add", "bob", "--groups", "g"}, 1, "at least 12 characters", ""},
+		{"short\n", []string{"user", "add", "bob", "--groups", "g"}, 1, `at least 12 bytes long \(a character outside ASCII counts 2 to 4\)`, ""},
 		{"", []string{"user", "add", "bob", "--groups", "g"}, 1, "no password on standard input", ""},
 		{pw, []string{"user", "add", "bad name", "--groups", "g"}, 1, "invalid user name", ""},
 		{pw, []string{"user", "add", "carol", "--groups", "a,,b"}, 1, "invalid group name", ""},

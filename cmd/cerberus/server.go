@@ -124,7 +124,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			"addr", m.Addr(), "fix", "set --tls-cert and --tls-key, or serve behind a TLS proxy (docs/operations.md)")
 		fmt.Fprintf(m.out, "WARNING: serving HTTP without TLS on %s, which other hosts can reach: passwords, tokens and secrets cross the network in clear. Set --tls-cert and --tls-key, or serve behind a TLS proxy (docs/operations.md).\n", m.Addr())
 	}
-	fmt.Fprintf(m.out, "Cerberus is serving %s (data in %s)\n", m.URL(), m.cfg.Data)
+	fmt.Fprintf(m.out, "Cerberus is serving %s (%s)\n", m.URL(), storeWhere(&m.cfg))
 	return nil
 }
 

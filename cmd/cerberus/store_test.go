@@ -38,3 +38,37 @@ func TestAdminCommandsNeedASetUpDatabase(t *testing.T) {
 		})
 	}
 }
+
+// TestServingLineNamesTheStore checks that the line saying the server
+// serves names where its data is: the data directory of SQLite, or the
+// database of PostgreSQL or MySQL, without the DSN's password.
+func TestServingLineNamesTheStore(t *testing.T) {
+	for _, store := range stores {
+		t.Run(store, func(t *testing.T) {
+			data := privateDir(t)
+			args := storeArgs(t, store)
+			out := startServer(t, data, args...).stdout.String()
+			line := servingLine.FindString(out)
+			if i := strings.Index(out, line); i >= 0 {
+				line = strings.SplitN(out[i:], "\n", 2)[0]
+			}
+			want := map[string]string{
+				"sqlite":   " (data in " + data + ")",
+				"postgres": `(store: PostgreSQL database "`,
+				"mysql":    `(store: MySQL database "`,
+			}[store]
+			if !strings.Contains(line, want) {
+				t.Errorf("serving line %q, want %q", line, want)
+			}
+			if store == "sqlite" {
+				return
+			}
+			if strings.Contains(line, "data in") || !strings.HasSuffix(line, "; master key in "+data+"/master.key)") {
+				t.Errorf("serving line %q says the data is in the data directory, or not where the master key is", line)
+			}
+			if dsn := args[len(args)-1]; strings.Contains(line, dsn) || strings.Contains(line, "password") {
+				t.Errorf("serving line %q shows the DSN", line)
+			}
+		})
+	}
+}

@@ -71,6 +71,21 @@ const PacketRoom = 64 << 10
 // strictMode adds strict mode to the session's sql_mode.
 const strictMode = `CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES')`
 
+// Describe names the database of dsn for a message, without its password:
+// database "cerberus" on db:3306 as "cerberus". It returns "" for a DSN
+// that does not parse.
+func Describe(dsn string) string {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return ""
+	}
+	return where(cfg)
+}
+
+func where(cfg *mysql.Config) string {
+	return fmt.Sprintf("database %q on %s as %q", cfg.DBName, cfg.Addr, cfg.User)
+}
+
 // driverLogger is the driver's Logger, writing to a slog.Logger.
 type driverLogger struct{ l *slog.Logger }
 
@@ -138,7 +153,7 @@ func OpenLogged(ctx context.Context, dsn string, logger *slog.Logger) (*sqlstore
 	h.SetConnMaxLifetime(connMaxLifetime)
 	h.SetConnMaxIdleTime(connMaxIdleTime)
 	db := sqlstore.NewMySQL(h)
-	where := fmt.Sprintf("database %q on %s as %q", cfg.DBName, cfg.Addr, cfg.User)
+	where := where(cfg)
 	if err := db.Ping(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("mysql: connect to %s: %w", where, err), db.Close())
 	}
