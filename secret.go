@@ -3,6 +3,7 @@ package cerberus
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -91,10 +92,48 @@ func ParseSecretBody(body []byte, max int, rule BodyRule) (SecretData, error) {
 	if len(trimmed) == 0 {
 		return nil, Errorf(ECodeBadRequest, "Request will not be completed. The request body is empty; a secret must be a JSON object.")
 	}
-	if trimmed[0] != '{' || !utf8.Valid(body) || !json.Valid(body) {
-		return nil, Errorf(ECodeBadRequest, "Request will not be completed. A secret must be a JSON object, such as {\"key\":\"value\"}.")
+	if !utf8.Valid(body) {
+		return nil, Errorf(ECodeBadRequest, "Request will not be completed. The request body is not valid UTF-8, so not valid JSON; a secret must be a JSON object.")
+	}
+	if !json.Valid(body) {
+		return nil, Errorf(ECodeBadRequest, "Request will not be completed. The request body is not valid JSON: %s; a secret must be a JSON object, such as {\"key\":\"value\"}.", JSONSyntaxError(body))
+	}
+	if trimmed[0] != '{' {
+		return nil, Errorf(ECodeBadRequest, "Request will not be completed. The request body is %s; a secret must be a JSON object, such as {\"key\":\"value\"}.", jsonKind(trimmed[0]))
 	}
 	return SecretData(body), nil
+}
+
+// JSONSyntaxError says where body, which is not valid JSON, goes wrong,
+// without quoting any of it: the body may hold a secret.
+func JSONSyntaxError(body []byte) string {
+	var raw json.RawMessage
+	err := json.Unmarshal(body, &raw)
+	var syn *json.SyntaxError
+	switch {
+	case err == nil:
+		return "it is valid" // not reached for bodies json.Valid refuses
+	case errors.As(err, &syn) && syn.Offset >= int64(len(body)):
+		return fmt.Sprintf("it ends before its value does (%d bytes)", len(body))
+	case errors.As(err, &syn):
+		return fmt.Sprintf("it breaks at byte %d of %d", syn.Offset, len(body))
+	}
+	return "it does not parse"
+}
+
+// jsonKind names the kind of JSON value whose first byte is c.
+func jsonKind(c byte) string {
+	switch {
+	case c == '[':
+		return "a JSON array"
+	case c == '"':
+		return "a JSON string"
+	case c == 't' || c == 'f':
+		return "a JSON boolean"
+	case c == 'n':
+		return "JSON null"
+	}
+	return "a JSON number"
 }
 
 // MaxStoredPathLength bounds the stored secret path "<slug>/<sub path>".

@@ -132,11 +132,12 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// startServer creates a data directory, adds the default users and starts
-// the server on a free loopback port, with args appended to its command line
-// (for example "--sts-endpoint", fake.URL). It waits until GET /healthcheck
-// answers 200 and stops the server when the test ends; the server's output is
-// logged when the test failed.
+// startServer creates a data directory and starts the server on a free
+// loopback port, with args appended to its command line (for example
+// "--sts-endpoint", fake.URL). It waits until GET /healthcheck answers 200,
+// then adds the default users to the store the server made, and stops the
+// server when the test ends; the server's output is logged when the test
+// failed.
 func startServer(t *testing.T, args ...string) *server {
 	t.Helper()
 	if serverBin == "" {
@@ -149,10 +150,6 @@ func startServer(t *testing.T, args ...string) *server {
 	if err := os.Chmod(dataDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	for _, u := range defaultUsers {
-		addUser(t, dataDir, u)
-	}
-
 	addr := freeAddr(t)
 	s := &server{URL: "http://" + addr, DataDir: dataDir, out: &syncBuffer{}}
 	cmd := exec.Command(serverBin, append([]string{"server", "--listen", addr, "--data", dataDir}, args...)...)
@@ -192,6 +189,11 @@ func startServer(t *testing.T, args ...string) *server {
 		}
 		status, err := s.healthcheck()
 		if err == nil && status == http.StatusOK {
+			// Only the server makes a store: the users are added to the
+			// one it made, while it runs.
+			for _, u := range defaultUsers {
+				addUser(t, dataDir, u)
+			}
 			return s
 		}
 		if time.Now().After(deadline) {

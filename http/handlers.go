@@ -1,11 +1,13 @@
 package http
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -43,9 +45,45 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		return err
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return cerberus.Errorf(cerberus.ECodeBadRequest, "Request will not be completed. The request body is not valid JSON for this call.")
+		return jsonBodyError(b, err)
 	}
 	return nil
+}
+
+// jsonBodyError tells the caller what is wrong with a JSON body that err
+// refused: that it is not JSON at all, or which field has a value of the
+// wrong type. It quotes nothing of the body.
+func jsonBodyError(body []byte, err error) error {
+	var typ *json.UnmarshalTypeError
+	switch {
+	case len(bytes.TrimSpace(body)) == 0:
+		return cerberus.Errorf(cerberus.ECodeBadRequest, "Request will not be completed. The request body is empty; this call takes a JSON object.")
+	case !json.Valid(body):
+		return cerberus.Errorf(cerberus.ECodeBadRequest, "Request will not be completed. The request body is not valid JSON: %s.", cerberus.JSONSyntaxError(body))
+	case errors.As(err, &typ) && typ.Field != "":
+		return cerberus.Errorf(cerberus.ECodeBadRequest, "Request will not be completed. The field %q must be %s, not a JSON %s.", typ.Field, jsonTypeName(typ.Type.Kind()), typ.Value)
+	case errors.As(err, &typ):
+		return cerberus.Errorf(cerberus.ECodeBadRequest, "Request will not be completed. The request body must be %s, not a JSON %s.", jsonTypeName(typ.Type.Kind()), typ.Value)
+	}
+	return cerberus.Errorf(cerberus.ECodeBadRequest, "Request will not be completed. The request body is valid JSON, but not what this call takes.")
+}
+
+// jsonTypeName names, for a caller, the JSON value that a Go kind decodes.
+func jsonTypeName(k reflect.Kind) string {
+	switch k {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	}
+	return "an object"
 }
 
 func (s *Server) handleUserLogin(w http.ResponseWriter, r *http.Request) {

@@ -48,7 +48,7 @@ func (s *Service) ListSDBMetadata(ctx context.Context, name string, page cerberu
 		return nil, err
 	}
 	if name != "" && total == 0 {
-		return nil, cerberus.Errorf(cerberus.ECodeNotFound, "Not found No SDB is named %q.", name)
+		return nil, cerberus.Errorf(cerberus.ECodeNotFound, "Not found: no SDB is named %q.", name)
 	}
 	cats, err := s.categoryNames(ctx)
 	if err != nil {
@@ -213,7 +213,7 @@ func (s *Service) OverrideOwner(ctx context.Context, sdbName, owner string) erro
 		return err
 	}
 	if len(found) == 0 {
-		return cerberus.Errorf(cerberus.ECodeNotFound, "Not found No SDB is named %q.", sdbName)
+		return cerberus.Errorf(cerberus.ECodeNotFound, "Not found: no SDB is named %q.", sdbName)
 	}
 	old := found[0]
 	ev := audit.FromContext(ctx)

@@ -26,7 +26,7 @@ func (s *Service) ReadFile(ctx context.Context, p cerberus.SecretPath, versionID
 }
 
 func errFileNotFound(p cerberus.SecretPath) error {
-	return cerberus.Errorf(cerberus.ECodeNotFound, "Not found The file %s was not found.", p)
+	return cerberus.Errorf(cerberus.ECodeNotFound, "Not found: there is no file %s.", p)
 }
 
 // fileOf returns the metadata of the file record rec.

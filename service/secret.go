@@ -79,7 +79,7 @@ func (s *Service) sdbForPath(ctx context.Context, p cerberus.SecretPath, action 
 	sdb, err := s.store.FindSDBByPath(ctx, p.SDBPath())
 	if cerberus.Code(err) == cerberus.ECodeNotFound {
 		ev.SetReason("no such sdb")
-		return nil, nil, cerberus.Errorf(cerberus.ECodeNotFound, "Not found The SDB for the path: %s was not found.", p.SDBPath())
+		return nil, nil, cerberus.Errorf(cerberus.ECodeNotFound, "Not found: there is no SDB with the path %s.", p.SDBPath())
 	} else if err != nil {
 		return nil, nil, err
 	}

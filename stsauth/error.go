@@ -66,6 +66,12 @@ func errSignature(region, reason string) *Error {
 	return newError(cerberus.ECodeSignatureMismatch, msg, reason)
 }
 
+// errUnknownRegion answers a login signed for a region that does not exist:
+// the caller's mistake, not an outage of STS.
+func errUnknownRegion(region, host, reason string) *Error {
+	return errBadRequest(fmt.Sprintf("The region %s is unknown: AWS has no STS endpoint %s. Sign the request for the region of an AWS STS endpoint, such as us-west-2.", region, host), reason)
+}
+
 func errExpired(reason string) *Error {
 	return newError(cerberus.ECodeExpiredAWSToken, msgExpired, reason)
 }

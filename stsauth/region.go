@@ -32,7 +32,8 @@ func validRegion(region string) bool {
 // region name.
 func RegionPartition(region string) (string, error) {
 	if !validRegion(region) {
-		return "", errBadRequest("Invalid region supplied.", "the region "+quote(region, 64)+" is not a valid AWS region name")
+		return "", errBadRequest("Invalid region supplied: "+quote(region, 64)+" is not an AWS region name, such as us-west-2.",
+			"the region "+quote(region, 64)+" is not a valid AWS region name")
 	}
 	switch {
 	case strings.HasPrefix(region, "cn-"):
@@ -59,4 +60,21 @@ func RegionHost(region string) (string, error) {
 		return "sts." + region + ".amazonaws.com.cn", nil
 	}
 	return "sts." + region + ".amazonaws.com", nil
+}
+
+// knownRegions are the AWS regions open when this release was made. A
+// region of the right shape that is not listed still works if AWS serves
+// it; the list only tells a region that does not exist (its STS host is
+// not in the DNS) from a DNS failure of this server.
+var knownRegions = map[string]bool{
+	"us-east-1": true, "us-east-2": true, "us-west-1": true, "us-west-2": true,
+	"af-south-1": true, "ap-east-1": true, "ap-east-2": true, "ap-south-1": true, "ap-south-2": true,
+	"ap-southeast-1": true, "ap-southeast-2": true, "ap-southeast-3": true, "ap-southeast-4": true,
+	"ap-southeast-5": true, "ap-southeast-6": true, "ap-southeast-7": true,
+	"ap-northeast-1": true, "ap-northeast-2": true, "ap-northeast-3": true,
+	"ca-central-1": true, "ca-west-1": true,
+	"eu-central-1": true, "eu-central-2": true, "eu-west-1": true, "eu-west-2": true, "eu-west-3": true,
+	"eu-south-1": true, "eu-south-2": true, "eu-north-1": true,
+	"il-central-1": true, "me-south-1": true, "me-central-1": true, "mx-central-1": true, "sa-east-1": true,
+	"cn-north-1": true, "cn-northwest-1": true, "us-gov-east-1": true, "us-gov-west-1": true,
 }

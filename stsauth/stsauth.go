@@ -416,7 +416,11 @@ func (c *Client) attempt(ctx context.Context, r *request) (*Identity, *Error) {
 
 	resp, err := c.http.Do(req)
 	if err != nil {
-		e := errUnavailable(fmt.Sprintf("calling STS (%s): %v", who, transportError(ctx, err)))
+		reason := fmt.Sprintf("calling STS (%s): %v", who, transportError(ctx, err))
+		if unknownRegion(err, r) {
+			return nil, errUnknownRegion(r.auth.Region, r.host, reason)
+		}
+		e := errUnavailable(reason)
 		if permanent(err) {
 			return nil, e
 		}
@@ -475,6 +479,17 @@ func isThrottling(code string) bool {
 		return true
 	}
 	return false
+}
+
+// unknownRegion reports whether a call failed because the region r was
+// signed for does not exist: the name of the STS host built from it is not
+// in the DNS, and AWS has no such region that this release knows of (a
+// known region whose host does not resolve is a DNS failure of this
+// server, answered as an outage).
+func unknownRegion(err error, r *request) bool {
+	var dns *net.DNSError
+	return errors.As(err, &dns) && dns.IsNotFound && !knownRegions[r.auth.Region] &&
+		strings.Contains(r.target.Hostname(), r.auth.Region)
 }
 
 // permanent reports whether a failed call would fail the same way if it

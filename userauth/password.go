@@ -40,7 +40,7 @@ var ErrMalformedHash = errors.New("userauth: malformed password hash")
 func CheckPasswordPolicy(pw string) error {
 	switch {
 	case len(pw) < MinPasswordLength:
-		return fmt.Errorf("the password must be at least %d characters long", MinPasswordLength)
+		return fmt.Errorf("the password must be at least %d bytes long (a character outside ASCII counts 2 to 4)", MinPasswordLength)
 	case len(pw) > MaxPasswordLength:
 		return fmt.Errorf("the password must be at most %d bytes long", MaxPasswordLength)
 	}

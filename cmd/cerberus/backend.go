@@ -58,9 +58,15 @@ func openBackend(ctx context.Context, cfg *Config, sts service.CallerIdentifier,
 	if err != nil {
 		return nil, err
 	}
-	store, err := openStore(ctx, cfg)
+	store, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.existingStore {
+		if err := checkSetUp(ctx, store, cfg); err != nil {
+			store.Close()
+			return nil, err
+		}
 	}
 	var observed service.Store = store
 	if cfg.observer != nil {
@@ -96,8 +102,25 @@ func openBackend(ctx context.Context, cfg *Config, sts service.CallerIdentifier,
 
 func (b *backend) Close() error { return b.store.Close() }
 
-// openStore opens the store of cfg, applying its migrations.
-func openStore(ctx context.Context, cfg *Config) (*sqlstore.DB, error) {
+// checkSetUp refuses a store that no server has set up: the admin commands
+// run on the store of a server, and do not make one.
+func checkSetUp(ctx context.Context, store *sqlstore.DB, cfg *Config) error {
+	ok, err := service.IsSetUp(ctx, store)
+	if err != nil || ok {
+		return err
+	}
+	where := filepath.Join(cfg.Data, databaseFile)
+	fix := "point --data (CERBERUS_DATA) at the server's data directory"
+	if cfg.Storage != "sqlite" {
+		where = "the " + cfg.Storage + " database of --dsn (CERBERUS_DSN)"
+		fix = "check --dsn (CERBERUS_DSN)"
+	}
+	return fmt.Errorf("%s holds no Cerberus store: no server has started on it. This command works on the store of a server and does not make one: %s, or start \"cerberus server\" once to set up a new store", where, fix)
+}
+
+// openStore opens the store of cfg, applying its migrations. What the
+// database driver reports goes to logger.
+func openStore(ctx context.Context, cfg *Config, logger *slog.Logger) (*sqlstore.DB, error) {
 	switch cfg.Storage {
 	case "sqlite":
 		dbPath := filepath.Join(cfg.Data, databaseFile)
@@ -108,9 +131,28 @@ func openStore(ctx context.Context, cfg *Config) (*sqlstore.DB, error) {
 	case "postgres":
 		return postgres.Open(ctx, cfg.DSN)
 	case "mysql":
-		return mysql.Open(ctx, cfg.DSN)
+		return mysql.OpenLogged(ctx, cfg.DSN, logger)
 	}
 	return nil, fmt.Errorf("unknown --storage %q", cfg.Storage)
+}
+
+// storeWhere says where the store of cfg is, for the line that says the
+// server serves: its data directory, or its database (never the DSN, which
+// may hold a password).
+func storeWhere(cfg *Config) string {
+	var db string
+	switch cfg.Storage {
+	case "sqlite":
+		return "data in " + cfg.Data
+	case "postgres":
+		db = "PostgreSQL " + postgres.Describe(cfg.DSN)
+	case "mysql":
+		db = "MySQL " + mysql.Describe(cfg.DSN)
+	}
+	if cfg.KEK == "local" {
+		return "store: " + db + "; master key in " + filepath.Join(cfg.Data, masterKeyFile)
+	}
+	return "store: " + db + "; keys in AWS KMS"
 }
 
 // openKEK opens the key-encryption key of cfg. The local key ring is created

@@ -18,7 +18,7 @@ import (
 
 // newBackupCmd returns `cerberus backup --out FILE`.
 func newBackupCmd(stdout, stderr io.Writer, getenv func(string) string) *cobra.Command {
-	var cfg Config
+	cfg := Config{existingStore: true}
 	var out string
 	cmd := &cobra.Command{
 		Use:   "backup --out FILE",
@@ -66,7 +66,7 @@ from the backups.`,
 			return nil
 		},
 	}
-	cfg.bindFlags(cmd.Flags(), false)
+	cfg.bindSettings(cmd.Flags(), append(storeSettings, keyCacheSettings...)...)
 	cmd.Flags().StringVar(&out, "out", "", "the backup file to write (mode 0600)")
 	return cmd
 }
@@ -87,7 +87,7 @@ The key-encryption key the backup was made with must be in place first: copy the
 the old data directory into the new one (--kek local), or give the same KMS keys (--kek awskms).
 Stop the servers of the store while it is restored, and start them after.`,
 		Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
+		RunE: func(c *cobra.Command, _ []string) (err error) {
 			if err := cfg.resolve(c.Flags(), getenv); err != nil {
 				return err
 			}
@@ -96,24 +96,40 @@ Stop the servers of the store while it is restored, and start them after.`,
 			}
 			ctx := c.Context()
 			logger := newLogger(stderr, "warn")
-			if err := prepareDataDir(cfg.Data); err != nil {
-				return err
+			// Check what the restore needs before making anything.
+			f, err := os.Open(in)
+			if err != nil {
+				return fmt.Errorf("cannot read the backup: %w", err)
 			}
+			f.Close()
 			if cfg.KEK == "local" {
 				keyPath := filepath.Join(cfg.Data, masterKeyFile)
 				if _, err := os.Stat(keyPath); errors.Is(err, fs.ErrNotExist) {
 					return fmt.Errorf("there is no master key at %s: a restore needs the master.key of the server that made the backup; copy it there (mode 0600) first", keyPath)
 				}
 			}
+			// A restore that fails leaves nothing of what it made: the
+			// data directory and the SQLite database, if they were new.
+			// (A PostgreSQL or MySQL database keeps the schema, which
+			// counts as empty for the next restore.)
+			undo := undoRestore(&cfg)
+			defer func() {
+				if err != nil {
+					undo()
+				}
+			}()
+			if err := prepareDataDir(cfg.Data); err != nil {
+				return err
+			}
 			kek, err := openKEK(ctx, &cfg, logger)
 			if err != nil {
 				return err
 			}
-			store, err := openStore(ctx, &cfg)
+			store, err := openStore(ctx, &cfg, logger)
 			if err != nil {
 				return err
 			}
-			defer store.Close()
+			defer store.Close() // before undo, which runs after
 			env := envelope.New(kek)
 			st, err := backup.RestoreFile(ctx, in, store, env)
 			switch {
@@ -136,9 +152,35 @@ Stop the servers of the store while it is restored, and start them after.`,
 			return nil
 		},
 	}
-	cfg.bindFlags(cmd.Flags(), false)
+	cfg.bindSettings(cmd.Flags(), append(storeSettings, keyCacheSettings...)...)
 	cmd.Flags().StringVar(&in, "in", "", "the backup file to restore")
 	return cmd
+}
+
+// undoRestore returns a function that removes what a restore into the
+// store of cfg makes, of what does not exist yet: the data directory, and
+// the SQLite database with its companion files.
+func undoRestore(cfg *Config) func() {
+	var remove []string
+	missing := func(path string) bool {
+		_, err := os.Lstat(path)
+		return errors.Is(err, fs.ErrNotExist)
+	}
+	dirMissing := missing(cfg.Data)
+	if cfg.Storage == "sqlite" {
+		db := filepath.Join(cfg.Data, databaseFile)
+		if missing(db) {
+			remove = append(remove, db, db+"-wal", db+"-shm", db+"-journal")
+		}
+	}
+	return func() {
+		for _, p := range remove {
+			os.Remove(p)
+		}
+		if dirMissing {
+			os.Remove(cfg.Data) // only if empty
+		}
+	}
 }
 
 // describeRows says what a backup holds.

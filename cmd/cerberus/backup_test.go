@@ -40,8 +40,14 @@ func TestBackupRestoreCommands(t *testing.T) {
 	if code == 0 || !strings.Contains(errOut, "master.key of the server that made the backup") {
 		t.Fatalf("restore without the master key: exit %d, stderr %q", code, errOut)
 	}
+	if _, err := os.Stat(dst); err == nil {
+		t.Fatalf("the refused restore left the data directory %s", dst)
+	}
 	key, err := os.ReadFile(filepath.Join(src, masterKeyFile))
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(dst, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dst, masterKeyFile), key, 0o600); err != nil {

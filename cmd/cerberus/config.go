@@ -4,11 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -79,6 +79,11 @@ type Config struct {
 	Login             service.LoginLimits
 	STSLoginRate      float64
 	STSLoginBurst     int
+
+	// existingStore makes openBackend refuse a store that no server has
+	// set up, rather than set it up: the admin commands never create a
+	// store.
+	existingStore bool
 }
 
 // bindFlags declares the settings on fs. serverOnly settings are declared
@@ -134,6 +139,45 @@ func (c *Config) bindFlags(fs *pflag.FlagSet, server bool) {
 	}
 }
 
+// The settings each admin command takes: those that open the store and its
+// keys as the server does, and, for the commands that read or write many
+// records, those that bound the calls to AWS KMS. The others are the
+// server's: an admin command ignores them in the environment and in the
+// config file, and refuses them as flags.
+var (
+	storeSettings    = []string{"data", "config", "storage", "dsn", "kek", "kms-key-arns", "kms-local-region", "kms-endpoints"}
+	keyCacheSettings = []string{"data-key-cache-size", "data-key-cache-ttl", "data-key-cache-uses", "kms-rate"}
+)
+
+// bindSettings declares on fs the settings named, as bindFlags declares
+// them, and gives every other setting its default.
+func (c *Config) bindSettings(fs *pflag.FlagSet, names ...string) {
+	all := pflag.NewFlagSet("settings", pflag.ContinueOnError)
+	c.bindFlags(all, true)
+	for _, name := range names {
+		f := all.Lookup(name)
+		if f == nil {
+			panic("bindSettings: no setting " + name)
+		}
+		fs.AddFlag(f)
+	}
+}
+
+// allSettings returns the names of every setting but config: the keys a
+// config file may hold.
+func allSettings() map[string]bool {
+	var c Config
+	all := pflag.NewFlagSet("settings", pflag.ContinueOnError)
+	c.bindFlags(all, true)
+	names := map[string]bool{}
+	all.VisitAll(func(f *pflag.Flag) {
+		if f.Name != "config" {
+			names[f.Name] = true
+		}
+	})
+	return names
+}
+
 // secretBodies returns the rule of secret bodies that --secret-body names.
 func (c *Config) secretBodies() cerberus.BodyRule {
 	if c.SecretBody == "any" {
@@ -174,6 +218,9 @@ func (c *Config) resolve(fs *pflag.FlagSet, getenv func(string) string) error {
 			c.ConfigFile = v
 		}
 	}
+	// Every setting may be in the file: a command ignores those it does not
+	// take, so that one file serves the server and the admin commands.
+	known := allSettings()
 	file := map[string]any{}
 	if c.ConfigFile != "" {
 		// It may hold the DSN and its password.
@@ -190,14 +237,16 @@ func (c *Config) resolve(fs *pflag.FlagSet, getenv func(string) string) error {
 			return fmt.Errorf("config file %s is not a JSON object of settings: %v", c.ConfigFile, err)
 		}
 		for k := range file {
-			if f := fs.Lookup(k); f == nil || k == "config" {
-				return fmt.Errorf("config file %s: unknown setting %q; known settings: %s", c.ConfigFile, k, strings.Join(settingNames(fs), ", "))
+			if !known[k] {
+				return fmt.Errorf("config file %s: unknown setting %q; known settings: %s", c.ConfigFile, k, strings.Join(slices.Sorted(maps.Keys(known)), ", "))
 			}
 		}
 	}
 	var errs []error
 	fs.VisitAll(func(f *pflag.Flag) {
-		if f.Name == "config" || f.Name == "help" || fs.Changed(f.Name) {
+		// A command's own flags (such as --groups or --out) are not
+		// settings: the environment and the file do not set them.
+		if !known[f.Name] || fs.Changed(f.Name) {
 			return
 		}
 		if v := getenv(envName(f.Name)); v != "" {
@@ -224,17 +273,6 @@ func (c *Config) resolve(fs *pflag.FlagSet, getenv func(string) string) error {
 		return err
 	}
 	return c.validate(fs)
-}
-
-func settingNames(fs *pflag.FlagSet) []string {
-	var names []string
-	fs.VisitAll(func(f *pflag.Flag) {
-		if f.Name != "config" && f.Name != "help" {
-			names = append(names, f.Name)
-		}
-	})
-	sort.Strings(names)
-	return names
 }
 
 func (c *Config) validate(fs *pflag.FlagSet) error {

@@ -27,18 +27,17 @@ const rotateProgressEvery = 2 * time.Second
 // re-wrap the stored data keys under the primary key, and show which keys
 // the store uses.
 func newKeysCmd(stdout, stderr io.Writer, getenv func(string) string) *cobra.Command {
-	var cfg Config
+	cfg := Config{existingStore: true}
 	cmd := &cobra.Command{
 		Use:   "keys",
 		Short: "Rotate the key-encryption key: add a key, re-wrap the data keys under it, show which keys are in use",
 	}
-	cfg.bindFlags(cmd.PersistentFlags(), false)
-	resolve := func() error { return cfg.resolve(cmd.PersistentFlags(), getenv) }
+	resolve := func(c *cobra.Command) error { return cfg.resolve(c.Flags(), getenv) }
 	// with opens the backend for one command; the store and the key ring
 	// must exist already.
 	with := func(fn func(ctx context.Context, b *backend) error) func(*cobra.Command, []string) error {
 		return func(c *cobra.Command, _ []string) error {
-			if err := resolve(); err != nil {
+			if err := resolve(c); err != nil {
 				return err
 			}
 			if err := needExistingData(&cfg); err != nil {
@@ -64,8 +63,8 @@ or by itself within 10 s. With nodes on other hosts, copy the new master.key to 
 them first. Then run "cerberus keys rotate": it waits for no node, but refuses while a
 running node does not know the new key.`,
 		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			if err := resolve(); err != nil {
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := resolve(c); err != nil {
 				return err
 			}
 			if cfg.KEK != "local" {
@@ -106,6 +105,15 @@ It refuses while a running server does not know the primary key: every server re
 keys through the store, and one that does not know the key would fail to read the records
 re-wrapped under it. --force re-wraps anyway.`,
 		Args: cobra.NoArgs,
+		PreRunE: func(c *cobra.Command, _ []string) error {
+			if perSecond < 0 {
+				return usagef(c, "--rate is %g; it must be 0 (no bound) or a positive number of records per second", perSecond)
+			}
+			if batch < 1 {
+				return usagef(c, "--batch is %d; it must be at least 1", batch)
+			}
+			return nil
+		},
 		RunE: with(func(ctx context.Context, b *backend) error {
 			primary := b.kek.KeyID()
 			if !force {
@@ -150,6 +158,8 @@ re-wrapped under it. --force re-wraps anyway.`,
 			return nil
 		}),
 	}
+	cfg.bindSettings(add.Flags(), "data", "config", "kek", "kms-key-arns")
+	cfg.bindSettings(rotate.Flags(), append(storeSettings, keyCacheSettings...)...)
 	rotate.Flags().Float64Var(&perSecond, "rate", 200, "most records re-wrapped per second (0 for no bound)")
 	rotate.Flags().IntVar(&batch, "batch", 100, "records read at a time")
 	rotate.Flags().BoolVar(&force, "force", false, "re-wrap even while a running server does not know the primary key")
@@ -166,7 +176,7 @@ Backups made while the key was in use open only with it: keep a copy of the mast
 holds it with those backups.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := resolve(); err != nil {
+			if err := resolve(c); err != nil {
 				return err
 			}
 			if cfg.KEK != "local" {
@@ -254,6 +264,8 @@ holds it with those backups.`,
 			return nil
 		}),
 	}
+	cfg.bindSettings(status.Flags(), storeSettings...)
+	cfg.bindSettings(remove.Flags(), storeSettings...)
 	cmd.AddCommand(add, rotate, remove, status)
 	return cmd
 }
@@ -281,7 +293,7 @@ func needExistingData(cfg *Config) error {
 	for _, name := range need {
 		path := filepath.Join(cfg.Data, name)
 		if _, err := os.Stat(path); err != nil {
-			return fmt.Errorf("there is no %s at %s: point --data (CERBERUS_DATA) at the server's data directory", name, path)
+			return fmt.Errorf("there is no %s at %s: point --data (CERBERUS_DATA) at the server's data directory (only \"cerberus server\" makes a new one)", name, path)
 		}
 	}
 	return nil

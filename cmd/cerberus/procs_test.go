@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rogpeppe/go-internal/testscript"
+
 	"github.com/cerberus-go/cerberus/internal/dbtest"
 )
 
@@ -34,8 +36,15 @@ func TestMain(m *testing.M) {
 	if args := os.Getenv(childArgsEnv); args != "" {
 		os.Exit(runChild(args))
 	}
-	dbtest.Main(m)
+	// The scripts of testdata/script run this binary as the command
+	// "cerberus" (see TestScripts).
+	testscript.Main(dbtestRun{m}, map[string]func(){"cerberus": main})
 }
+
+// dbtestRun runs the tests with dbtest, which drops the run's databases.
+type dbtestRun struct{ m *testing.M }
+
+func (d dbtestRun) Run() int { return dbtest.Run(d.m) }
 
 // runChild runs the command line args (a JSON array) as the cerberus
 // command does. It stops gracefully on SIGINT or SIGTERM, and when its

@@ -180,8 +180,14 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		fmt.Fprintf(m.out, "Created the user \"admin\" in group %q. Its password is in %s (mode 0600): read it, then delete the file.\n", m.cfg.AdminGroups[0], pwFile)
 		fmt.Fprintf(m.out, "Log in with: curl -u admin %s/v2/auth/user\n", m.URL())
 	case pw != "":
-		fmt.Fprintf(m.out, "Created the user \"admin\" in group %q. Its password, shown only this once:\n\n    %s\n\n", m.cfg.AdminGroups[0], pw)
+		if _, err := fmt.Fprintf(m.out, "Created the user \"admin\" in group %q. Its password, shown only this once:\n\n    %s\n\n", m.cfg.AdminGroups[0], pw); err != nil {
+			return fmt.Errorf("created the user admin, but could not print its password (%v): set one with: %s", err, userCommand(&m.cfg, "passwd admin"))
+		}
 		fmt.Fprintf(m.out, "Log in with: curl -u admin %s/v2/auth/user\n", m.URL())
+	default:
+		if err := m.adminHints(ctx); err != nil {
+			return err
+		}
 	}
 	if m.cert == nil && !isLoopback(m.ln.Addr()) {
 		m.logger.Warn("serving HTTP without TLS to other hosts: passwords, tokens and secrets cross the network in clear",
@@ -191,7 +197,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if m.metricsLn != nil {
 		fmt.Fprintf(m.out, "Metrics are served at http://%s/metrics\n", m.metricsLn.Addr())
 	}
-	fmt.Fprintf(m.out, "Cerberus is serving %s (data in %s)\n", m.URL(), m.cfg.Data)
+	fmt.Fprintf(m.out, "Cerberus is serving %s (%s)\n", m.URL(), storeWhere(&m.cfg))
 	return nil
 }
 

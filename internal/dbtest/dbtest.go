@@ -36,12 +36,19 @@ var inMain atomic.Bool
 // with the tests' status. A package that uses dbtest calls it from its
 // TestMain.
 func Main(m *testing.M) {
+	os.Exit(Run(m))
+}
+
+// Run is Main without the exit: it runs the tests of m, drops the
+// databases the run made, and returns the tests' status, for a TestMain
+// that must exit on its own (such as testscript.Main's).
+func Run(m interface{ Run() int }) int {
 	inMain.Store(true)
 	code := m.Run()
 	inMain.Store(false)
 	dropPostgres()
 	dropMySQL()
-	os.Exit(code)
+	return code
 }
 
 // checkMain fails tb if the tests do not run under Main, which alone drops

@@ -41,6 +41,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -69,12 +71,45 @@ const PacketRoom = 64 << 10
 // strictMode adds strict mode to the session's sql_mode.
 const strictMode = `CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES')`
 
+// Describe names the database of dsn for a message, without its password:
+// database "cerberus" on db:3306 as "cerberus". It returns "" for a DSN
+// that does not parse.
+func Describe(dsn string) string {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return ""
+	}
+	return where(cfg)
+}
+
+func where(cfg *mysql.Config) string {
+	return fmt.Sprintf("database %q on %s as %q", cfg.DBName, cfg.Addr, cfg.User)
+}
+
+// driverLogger is the driver's Logger, writing to a slog.Logger.
+type driverLogger struct{ l *slog.Logger }
+
+func (d driverLogger) Print(v ...any) {
+	d.l.Warn("mysql driver", "detail", strings.TrimSpace(fmt.Sprint(v...)))
+}
+
 // Open opens the store in the MySQL or MariaDB database that dsn names,
 // checks that it can be reached, and brings its schema up to date. It fails
 // if the schema is newer than this release knows. The errors it returns
 // never hold the DSN, which may hold a password; if the database cannot be
 // reached, they have the code cerberus.ECodeUnavailable.
+//
+// What the driver reports of its connections (such as "closing bad idle
+// connection: EOF" while the database is unreachable), which it would print
+// raw on standard error, is dropped: the failures it comes with reach the
+// callers as errors anyway. OpenLogged keeps it.
 func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
+	return OpenLogged(ctx, dsn, nil)
+}
+
+// OpenLogged is Open, sending what the driver reports to logger, at level
+// WARN with the message "mysql driver" and the report as "detail".
+func OpenLogged(ctx context.Context, dsn string, logger *slog.Logger) (*sqlstore.DB, error) {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		// The parser's message may quote parts of the DSN.
@@ -82,6 +117,10 @@ func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
 	}
 	if cfg.DBName == "" {
 		return nil, errors.New("mysql: the DSN names no database: want user:password@tcp(host:port)/database")
+	}
+	cfg.Logger = &mysql.NopLogger{}
+	if logger != nil {
+		cfg.Logger = driverLogger{logger}
 	}
 	cfg.InterpolateParams = false
 	cfg.MultiStatements = false
@@ -114,7 +153,7 @@ func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
 	h.SetConnMaxLifetime(connMaxLifetime)
 	h.SetConnMaxIdleTime(connMaxIdleTime)
 	db := sqlstore.NewMySQL(h)
-	where := fmt.Sprintf("database %q on %s as %q", cfg.DBName, cfg.Addr, cfg.User)
+	where := where(cfg)
 	if err := db.Ping(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("mysql: connect to %s: %w", where, err), db.Close())
 	}

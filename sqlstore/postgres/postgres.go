@@ -78,6 +78,17 @@ func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
 }
 
 // where names the database of cfg for a message, without the password.
+// Describe names the database of dsn for a message, without its password:
+// database "cerberus" on db:5432 as "cerberus". It returns "" for a DSN
+// that does not parse.
+func Describe(dsn string) string {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return ""
+	}
+	return where(cfg)
+}
+
 func where(cfg *pgx.ConnConfig) string {
 	return fmt.Sprintf("database %q on %s:%d as %q", cfg.Database, cfg.Host, cfg.Port, cfg.User)
 }
